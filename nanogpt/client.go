@@ -1,0 +1,191 @@
+// Package nanogpt is a small HTTP client for the NanoGPT API (https://nano-gpt.com).
+//
+// It knows NanoGPT's wire formats and nothing about MCP: typed requests and
+// responses, both auth headers on every call, streaming, and a typed APIError.
+package nanogpt
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// DefaultBaseURL is NanoGPT's public host. Paths such as /api/v1/chat/completions
+// are appended to it.
+const DefaultBaseURL = "https://nano-gpt.com"
+
+// maxJSONBody caps a decoded JSON response body (base64 images make these large).
+const maxJSONBody = 256 << 20
+
+// Doer sends an HTTP request. *http.Client satisfies it; tests inject fakes.
+type Doer interface {
+	Do(*http.Request) (*http.Response, error)
+}
+
+// Config configures a Client. Printing or logging a Config never shows the key.
+type Config struct {
+	BaseURL   string        // default DefaultBaseURL
+	APIKey    string        // sent as Authorization: Bearer and x-api-key
+	HTTP      Doer          // default: an *http.Client without an overall timeout
+	Timeout   time.Duration // per call; 0 means no limit beyond the caller's context
+	UserAgent string        // default "nanogpt-mcp"
+}
+
+// String describes the config without its key.
+func (c Config) String() string {
+	return fmt.Sprintf("nanogpt.Config{BaseURL:%q APIKey:%s Timeout:%s}", c.BaseURL, redact(c.APIKey), c.Timeout)
+}
+
+// GoString is used by %#v; it hides the key too.
+func (c Config) GoString() string { return c.String() }
+
+// LogValue keeps the key out of slog output.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("base_url", c.BaseURL), slog.String("api_key", redact(c.APIKey)), slog.Duration("timeout", c.Timeout))
+}
+
+func redact(key string) string {
+	if key == "" {
+		return "unset"
+	}
+	return "set(redacted)"
+}
+
+// Client calls NanoGPT. It is safe for concurrent use.
+type Client struct {
+	base      string
+	key       string
+	http      Doer
+	timeout   time.Duration
+	userAgent string
+}
+
+// New builds a Client from cfg, filling in defaults.
+func New(cfg Config) *Client {
+	c := &Client{
+		base:      strings.TrimRight(cfg.BaseURL, "/"),
+		key:       cfg.APIKey,
+		http:      cfg.HTTP,
+		timeout:   cfg.Timeout,
+		userAgent: cfg.UserAgent,
+	}
+	if c.base == "" {
+		c.base = DefaultBaseURL
+	}
+	if c.http == nil {
+		c.http = &http.Client{}
+	}
+	if c.userAgent == "" {
+		c.userAgent = "nanogpt-mcp"
+	}
+	return c
+}
+
+// WithKey returns a copy of c that authenticates with key (per-caller keys when hosted).
+func (c *Client) WithKey(key string) *Client {
+	cp := *c
+	cp.key = key
+	return &cp
+}
+
+// HasKey reports whether the client has an API key to send.
+func (c *Client) HasKey() bool { return c.key != "" }
+
+// String describes the client without its key.
+func (c *Client) String() string {
+	return fmt.Sprintf("nanogpt.Client{base:%q key:%s}", c.base, redact(c.key))
+}
+
+// GoString hides the key from %#v.
+func (c *Client) GoString() string { return c.String() }
+
+// withTimeout bounds one call by the client's timeout.
+func (c *Client) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if c.timeout > 0 {
+		return context.WithTimeout(ctx, c.timeout)
+	}
+	return context.WithCancel(ctx)
+}
+
+// newRequest builds a request to path (which starts with /api/) with both auth headers.
+func (c *Client) newRequest(ctx context.Context, method, path string, body io.Reader, contentType string) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return nil, fmt.Errorf("nanogpt: build %s %s: %w", method, path, err)
+	}
+	if c.key != "" {
+		req.Header.Set("Authorization", "Bearer "+c.key)
+		req.Header.Set("x-api-key", c.key)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	req.Header.Set("User-Agent", c.userAgent)
+	return req, nil
+}
+
+// send performs req. A non-2xx answer is read and returned as *APIError;
+// a 2xx answer is returned for the caller to read and close.
+func (c *Client) send(req *http.Request) (*http.Response, error) {
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if ctxErr := req.Context().Err(); ctxErr != nil {
+			return nil, fmt.Errorf("nanogpt: %s %s: %w", req.Method, req.URL.Path, ctxErr)
+		}
+		return nil, &TransportError{Op: req.Method + " " + req.URL.Path, Err: err}
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+		return nil, parseAPIError(resp.StatusCode, resp.Header, body)
+	}
+	return resp, nil
+}
+
+// postJSON sends in as JSON to path and decodes a 2xx JSON answer into out.
+func (c *Client) postJSON(ctx context.Context, path string, in, out any) error {
+	body, err := json.Marshal(in)
+	if err != nil {
+		return fmt.Errorf("nanogpt: encode %s: %w", path, err)
+	}
+	req, err := c.newRequest(ctx, http.MethodPost, path, bytes.NewReader(body), "application/json")
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.send(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	return decodeJSON(resp, path, out)
+}
+
+// decodeJSON decodes a success body, reporting a non-JSON body as an upstream error.
+func decodeJSON(resp *http.Response, path string, out any) error {
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxJSONBody))
+	if err != nil {
+		return &TransportError{Op: "read " + path, Err: err}
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return &APIError{Status: resp.StatusCode, Code: "invalid_response",
+			Message:   fmt.Sprintf("NanoGPT answered %s with a body that is not the expected JSON (%v): %s", path, err, snippet(data)),
+			RequestID: resp.Header.Get("X-Request-ID")}
+	}
+	return nil
+}
+
+// TransportError is a failure to reach NanoGPT or to read its answer.
+type TransportError struct {
+	Op  string
+	Err error
+}
+
+func (e *TransportError) Error() string { return "nanogpt: " + e.Op + ": " + e.Err.Error() }
+func (e *TransportError) Unwrap() error { return e.Err }

@@ -1,0 +1,143 @@
+package nanogpt
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// maxErrorBody caps how much of an error body is read.
+const maxErrorBody = 64 << 10
+
+// APIError is an error answer from NanoGPT: a non-2xx status, a failed job, or
+// an error frame inside a stream.
+type APIError struct {
+	Status     int           // HTTP status (0 when not from an HTTP status line)
+	Code       string        // NanoGPT's machine code, e.g. "insufficient_balance", "model_not_found"
+	Type       string        // error type, e.g. "invalid_request_error"
+	Message    string        // NanoGPT's human message
+	Param      string        // the offending parameter, when NanoGPT names one
+	RetryAfter time.Duration // from the Retry-After header, when present
+	RequestID  string        // X-Request-ID, for support
+}
+
+func (e *APIError) Error() string {
+	var b strings.Builder
+	b.WriteString("nanogpt: ")
+	if e.Status != 0 {
+		fmt.Fprintf(&b, "HTTP %d", e.Status)
+	} else {
+		b.WriteString("error")
+	}
+	if e.Code != "" {
+		fmt.Fprintf(&b, " (%s)", e.Code)
+	}
+	if e.Message != "" {
+		b.WriteString(": " + e.Message)
+	}
+	return b.String()
+}
+
+// parseAPIError reads NanoGPT's three error envelopes, and non-JSON bodies:
+//
+//	{"error":{"message":"…","type":"…","code":"…","param":"…"}}   OpenAI style (code may be a number)
+//	{"error":"Insufficient balance","requiredBalance":0.0035,"status":402}   legacy
+//	{"error":402,"message":"…"}   OAS Error schema; also {"code":"rate_limited","message":"…"}
+func parseAPIError(status int, h http.Header, body []byte) *APIError {
+	e := &APIError{Status: status, RequestID: h.Get("X-Request-ID"), RetryAfter: parseRetryAfter(h.Get("Retry-After"), time.Now())}
+	var env struct {
+		Error   json.RawMessage `json:"error"`
+		Message string          `json:"message"`
+		Code    json.RawMessage `json:"code"`
+		Type    string          `json:"type"`
+	}
+	if err := json.Unmarshal(body, &env); err != nil {
+		e.Message = snippet(body)
+		if e.Message == "" {
+			e.Message = http.StatusText(status)
+		}
+		return e
+	}
+	var obj struct {
+		Message string          `json:"message"`
+		Type    string          `json:"type"`
+		Code    json.RawMessage `json:"code"`
+		Param   string          `json:"param"`
+	}
+	var str string
+	switch {
+	case len(env.Error) > 0 && env.Error[0] == '{' && json.Unmarshal(env.Error, &obj) == nil:
+		e.Message, e.Type, e.Code, e.Param = obj.Message, obj.Type, rawCode(obj.Code), obj.Param
+	case len(env.Error) > 0 && json.Unmarshal(env.Error, &str) == nil:
+		e.Message = str
+	}
+	if e.Message == "" {
+		e.Message = env.Message
+	}
+	if e.Code == "" {
+		e.Code = rawCode(env.Code)
+	}
+	if e.Type == "" {
+		e.Type = env.Type
+	}
+	if e.Message == "" {
+		if s := snippet(body); s != "{}" && s != "" {
+			e.Message = s
+		} else {
+			e.Message = http.StatusText(status)
+		}
+	}
+	return e
+}
+
+// rawCode turns a JSON string or number into a code string.
+func rawCode(raw json.RawMessage) string {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	var n json.Number
+	if json.Unmarshal(raw, &n) == nil {
+		return n.String()
+	}
+	return ""
+}
+
+// parseRetryAfter reads delta-seconds or an HTTP date.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.ParseFloat(v, 64); err == nil {
+		if secs <= 0 || secs > 1e7 {
+			return 0
+		}
+		return time.Duration(secs * float64(time.Second))
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+// snippet returns a short, printable excerpt of a body for messages.
+func snippet(body []byte) string {
+	const max = 300
+	s := strings.TrimSpace(string(body))
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "?")
+	}
+	if len(s) > max {
+		cut := max
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "…"
+	}
+	return s
+}

@@ -1,0 +1,76 @@
+// Package schemas reflects the tools' Go input and output structs into flat JSON
+// schemas, holds the committed copies that the server advertises, and validates
+// tool arguments against them with messages a model can act on.
+//
+// The server advertises the committed files, not a fresh reflection: start-up
+// does no reflection, and a change to a tool's public schema shows up as a diff
+// in review. TestCommittedSchemas fails when reflection and files differ;
+// `go test ./schemas -update` rewrites the files on purpose.
+package schemas
+
+import (
+	"bytes"
+	"embed"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/invopop/jsonschema"
+)
+
+//go:embed *.json
+var committed embed.FS
+
+// Reflect returns the flat JSON schema of v's type: top-level type object, every
+// object inline (no $ref, no $defs, no $schema, no $id), no anyOf/oneOf unions.
+// It fails when the result is not flat, so a type that would need a union or a
+// reference is caught at generation time.
+func Reflect(v any) ([]byte, error) {
+	r := &jsonschema.Reflector{DoNotReference: true, Anonymous: true}
+	s := r.Reflect(v)
+	s.Version = ""
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(s); err != nil {
+		return nil, fmt.Errorf("schemas: encode %T: %w", v, err)
+	}
+	out := buf.Bytes()
+	for _, banned := range []string{`"$ref"`, `"$defs"`, `"anyOf"`, `"oneOf"`, `"allOf"`, `"$schema"`, `"$id"`} {
+		if bytes.Contains(out, []byte(banned)) {
+			return nil, fmt.Errorf("schemas: the schema of %T is not flat: it contains %s", v, banned)
+		}
+	}
+	return out, nil
+}
+
+// FileName is the committed file of a tool's input ("in") or output ("out") schema.
+func FileName(tool, kind string) string { return tool + "." + kind + ".json" }
+
+// Committed returns the committed schema of tool's input ("in") or output ("out").
+func Committed(tool, kind string) (json.RawMessage, error) {
+	b, err := committed.ReadFile(FileName(tool, kind))
+	if err != nil {
+		return nil, fmt.Errorf("schemas: no committed %s schema for %s (run go test ./schemas -update): %w", kind, tool, err)
+	}
+	return compact(b)
+}
+
+func compact(b []byte) (json.RawMessage, error) {
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, b); err != nil {
+		return nil, fmt.Errorf("schemas: compact: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// quote renders an enum value list as `"a", "b"`.
+func quote(vals []any) string {
+	parts := make([]string, len(vals))
+	for i, v := range vals {
+		b, _ := json.Marshal(v)
+		parts[i] = string(b)
+	}
+	return strings.Join(parts, ", ")
+}

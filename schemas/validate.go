@@ -1,0 +1,241 @@
+package schemas
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Schema is the subset of JSON Schema that the reflected tool schemas use.
+type Schema struct {
+	Type                 string             `json:"type"`
+	Description          string             `json:"description"`
+	Properties           map[string]*Schema `json:"properties"`
+	Required             []string           `json:"required"`
+	AdditionalProperties json.RawMessage    `json:"additionalProperties"`
+	Items                *Schema            `json:"items"`
+	Enum                 []any              `json:"enum"`
+	Minimum              *float64           `json:"minimum"`
+	Maximum              *float64           `json:"maximum"`
+	MinItems             *int               `json:"minItems"`
+	MaxItems             *int               `json:"maxItems"`
+	MinLength            *int               `json:"minLength"`
+	MaxLength            *int               `json:"maxLength"`
+
+	extra *Schema // parsed AdditionalProperties when it is a schema
+	names string  // the allowed property names, for messages
+}
+
+// Parse reads a schema for validation.
+func Parse(raw []byte) (*Schema, error) {
+	var s Schema
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return nil, fmt.Errorf("schemas: parse: %w", err)
+	}
+	if err := s.prepare(); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+func (s *Schema) prepare() error {
+	if len(s.AdditionalProperties) > 0 && s.AdditionalProperties[0] == '{' {
+		s.extra = &Schema{}
+		if err := json.Unmarshal(s.AdditionalProperties, s.extra); err != nil {
+			return fmt.Errorf("schemas: additionalProperties: %w", err)
+		}
+		if err := s.extra.prepare(); err != nil {
+			return err
+		}
+	}
+	names := make([]string, 0, len(s.Properties))
+	for name, p := range s.Properties {
+		names = append(names, name)
+		if err := p.prepare(); err != nil {
+			return err
+		}
+	}
+	sort.Strings(names)
+	s.names = strings.Join(names, ", ")
+	if s.Items != nil {
+		return s.Items.prepare()
+	}
+	return nil
+}
+
+// Validate checks args (as decoded by encoding/json into any) against s and
+// returns every problem found, each naming the parameter and what is allowed.
+func (s *Schema) Validate(args any) error {
+	var problems []string
+	s.check("", args, &problems)
+	if len(problems) == 0 {
+		return nil
+	}
+	return &Error{Problems: problems}
+}
+
+// Error lists what is wrong with a tool's arguments.
+type Error struct{ Problems []string }
+
+func (e *Error) Error() string { return strings.Join(e.Problems, "; ") }
+
+func (s *Schema) check(path string, v any, out *[]string) {
+	name := path
+	if name == "" {
+		name = "arguments"
+	}
+	add := func(format string, a ...any) { *out = append(*out, name+": "+fmt.Sprintf(format, a...)) }
+	if !typeMatches(s.Type, v) {
+		add("expected %s, got %s", article(s.Type), describe(v))
+		return
+	}
+	if len(s.Enum) > 0 && !slices.ContainsFunc(s.Enum, func(e any) bool { return equal(e, v) }) {
+		add("%s is not allowed (allowed: %s)", describe(v), quote(s.Enum))
+		return
+	}
+	switch x := v.(type) {
+	case map[string]any:
+		s.checkObject(path, x, out)
+	case []any:
+		if s.MinItems != nil && len(x) < *s.MinItems {
+			add("needs at least %d item(s), got %d", *s.MinItems, len(x))
+		}
+		if s.MaxItems != nil && len(x) > *s.MaxItems {
+			add("allows at most %d item(s), got %d", *s.MaxItems, len(x))
+		}
+		if s.Items != nil {
+			for i, item := range x {
+				s.Items.check(fmt.Sprintf("%s[%d]", path, i), item, out)
+			}
+		}
+	case float64:
+		if s.Minimum != nil && x < *s.Minimum || s.Maximum != nil && x > *s.Maximum {
+			add("%s is out of range (allowed: %s)", num(x), s.rangeText())
+		}
+	case string:
+		n := len([]rune(x))
+		if s.MinLength != nil && n < *s.MinLength {
+			add("must not be empty")
+		}
+		if s.MaxLength != nil && n > *s.MaxLength {
+			add("is %d characters long; at most %d allowed", n, *s.MaxLength)
+		}
+	}
+}
+
+func (s *Schema) checkObject(path string, obj map[string]any, out *[]string) {
+	prefix := path
+	if prefix != "" {
+		prefix += "."
+	}
+	for _, req := range s.Required {
+		if _, ok := obj[req]; !ok {
+			*out = append(*out, prefix+req+": required")
+		}
+	}
+	keys := make([]string, 0, len(obj))
+	for k := range obj {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		val := obj[k]
+		if p, ok := s.Properties[k]; ok {
+			if val == nil && !slices.Contains(s.Required, k) {
+				continue // an explicit null on an optional parameter means "not set"
+			}
+			p.check(prefix+k, val, out)
+			continue
+		}
+		switch {
+		case s.extra != nil:
+			s.extra.check(prefix+k, val, out)
+		case string(s.AdditionalProperties) == "false":
+			where := "parameter"
+			if path != "" {
+				where = "field of " + path
+			}
+			*out = append(*out, fmt.Sprintf("%s: unknown %s (allowed: %s)", prefix+k, where, s.names))
+		}
+	}
+}
+
+func (s *Schema) rangeText() string {
+	switch {
+	case s.Minimum != nil && s.Maximum != nil:
+		return num(*s.Minimum) + " to " + num(*s.Maximum)
+	case s.Minimum != nil:
+		return "at least " + num(*s.Minimum)
+	default:
+		return "at most " + num(*s.Maximum)
+	}
+}
+
+func typeMatches(t string, v any) bool {
+	switch t {
+	case "":
+		return true
+	case "object":
+		_, ok := v.(map[string]any)
+		return ok
+	case "array":
+		_, ok := v.([]any)
+		return ok
+	case "string":
+		_, ok := v.(string)
+		return ok
+	case "boolean":
+		_, ok := v.(bool)
+		return ok
+	case "number":
+		_, ok := v.(float64)
+		return ok
+	case "integer":
+		f, ok := v.(float64)
+		return ok && f == math.Trunc(f) && math.Abs(f) <= 1<<53
+	}
+	return false
+}
+
+func equal(a, b any) bool {
+	if fa, ok := a.(float64); ok {
+		fb, ok := b.(float64)
+		return ok && fa == fb
+	}
+	return a == b
+}
+
+func article(t string) string {
+	switch t {
+	case "integer", "object", "array":
+		return "an " + t
+	}
+	return "a " + t
+}
+
+func describe(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "null"
+	case string:
+		if len(x) > 60 {
+			x = x[:57] + "..."
+		}
+		return strconv.Quote(x)
+	case float64:
+		return num(x)
+	case bool:
+		return strconv.FormatBool(x)
+	case []any:
+		return "an array"
+	case map[string]any:
+		return "an object"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+func num(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }

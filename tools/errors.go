@@ -1,0 +1,135 @@
+package tools
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/nanogpt-mcp/nanogpt-mcp/nanogpt"
+)
+
+// Stable error codes, carried in every error result's _meta.errorCode.
+const (
+	CodeInvalidArgument     = "invalid_argument"
+	CodeUnauthorized        = "unauthorized"
+	CodeInsufficientBalance = "insufficient_balance"
+	CodeRateLimited         = "rate_limited"
+	CodeContentPolicy       = "content_policy"
+	CodeModelNotFound       = "model_not_found"
+	CodeUpstreamTimeout     = "upstream_timeout"
+	CodeUpstreamError       = "upstream_error"
+	CodeJobFailed           = "job_failed"
+	CodeCancelled           = "cancelled"
+	CodeInvalidJSON         = "invalid_json_reply"
+	CodeInternal            = "internal"
+)
+
+// Failure is a tool error: a stable code, a message, and the next step to take.
+type Failure struct {
+	Code       string
+	Message    string
+	Next       string
+	Status     int           // NanoGPT's HTTP status, when there is one
+	RetryAfter time.Duration // for rate_limited
+}
+
+func (f *Failure) Error() string { return f.Code + ": " + f.Message }
+
+// invalid reports bad input; the message names the parameter and what is allowed.
+func invalid(format string, a ...any) *Failure {
+	return &Failure{Code: CodeInvalidArgument, Message: fmt.Sprintf(format, a...),
+		Next: "Fix the named parameter and call the tool again."}
+}
+
+// classify turns any error from a tool run into a Failure.
+func classify(err error) *Failure {
+	var f *Failure
+	if errors.As(err, &f) {
+		return f
+	}
+	var apiErr *nanogpt.APIError
+	if errors.As(err, &apiErr) {
+		return fromAPIError(apiErr)
+	}
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return &Failure{Code: CodeUpstreamTimeout, Message: "NanoGPT did not answer in time: " + err.Error(),
+			Next: "Try again, perhaps with a smaller request or a faster model; the operator can raise --timeout."}
+	case errors.Is(err, context.Canceled):
+		return &Failure{Code: CodeCancelled, Message: "the call was cancelled", Next: "Call again if the result is still wanted."}
+	}
+	var te *nanogpt.TransportError
+	if errors.As(err, &te) {
+		return &Failure{Code: CodeUpstreamError, Message: "could not reach NanoGPT: " + err.Error(),
+			Next: "Check the network and NANOGPT_BASE_URL, then try again."}
+	}
+	return &Failure{Code: CodeInternal, Message: err.Error(), Next: "This is a bug in nanogpt-mcp; please report it."}
+}
+
+func fromAPIError(e *nanogpt.APIError) *Failure {
+	f := &Failure{Status: e.Status, RetryAfter: e.RetryAfter, Message: "NanoGPT"}
+	if e.Status != 0 {
+		f.Message += fmt.Sprintf(" answered HTTP %d", e.Status)
+	} else {
+		f.Message += " reported an error"
+	}
+	if e.Code != "" {
+		f.Message += " (" + e.Code + ")"
+	}
+	f.Message += ": " + e.Message
+	if e.Param != "" {
+		f.Message += " [parameter " + e.Param + "]"
+	}
+	code := strings.ToLower(e.Code)
+	switch {
+	case strings.Contains(code, "content_policy"):
+		f.Code, f.Next = CodeContentPolicy, "Rephrase the request so that it meets the provider's content policy; it was not charged."
+	case strings.HasPrefix(code, "model_not") || e.Status == http.StatusNotFound:
+		f.Code, f.Next = CodeModelNotFound, "Use a model id that NanoGPT lists (https://nano-gpt.com/api/v1/models) and that this key may use."
+	case e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden:
+		f.Code, f.Next = CodeUnauthorized, "Check the NanoGPT API key (NANOGPT_API_KEY): it is missing, wrong, revoked, or not allowed here."
+	case e.Status == http.StatusPaymentRequired || strings.Contains(code, "balance"):
+		f.Code, f.Next = CodeInsufficientBalance, "Top up the NanoGPT balance at https://nano-gpt.com, or pick a cheaper model, then try again."
+	case e.Status == http.StatusTooManyRequests || strings.Contains(code, "rate_limit"):
+		f.Code = CodeRateLimited
+		if e.RetryAfter > 0 {
+			f.Next = fmt.Sprintf("Wait %d seconds, then try again.", int(math.Ceil(e.RetryAfter.Seconds())))
+		} else {
+			f.Next = "Wait a few seconds, then try again."
+		}
+	case e.Status == http.StatusRequestTimeout || e.Status == http.StatusGatewayTimeout:
+		f.Code, f.Next = CodeUpstreamTimeout, "Try again; a shorter request or a faster model may help."
+	case e.Status == http.StatusRequestEntityTooLarge:
+		f.Code, f.Next = CodeInvalidArgument, "The input is too large for this model: shorten it, or pass large files by https URL."
+	case e.Status >= 400 && e.Status < 500:
+		f.Code, f.Next = CodeInvalidArgument, "NanoGPT rejected the request: fix the parameter it names and try again."
+	default:
+		f.Code, f.Next = CodeUpstreamError, "NanoGPT had a problem; try again in a moment."
+	}
+	return f
+}
+
+// errorResult renders a Failure as an isError tool result the model can read.
+// The code, status and retry delay are also in _meta for programs.
+func errorResult(f *Failure) *mcp.CallToolResult {
+	text := "Error [" + f.Code + "]: " + f.Message
+	if f.Next != "" {
+		text += "\nNext step: " + f.Next
+	}
+	meta := map[string]any{"errorCode": f.Code}
+	if f.Status != 0 {
+		meta["httpStatus"] = f.Status
+	}
+	if f.RetryAfter > 0 {
+		meta["retryAfterSeconds"] = math.Ceil(f.RetryAfter.Seconds())
+	}
+	res := mcp.NewToolResultError(text)
+	res.Meta = &mcp.Meta{AdditionalFields: meta}
+	return res
+}

@@ -1,0 +1,176 @@
+// Package tools holds the MCP tools: their inputs, validation, the calls to
+// NanoGPT, and how results (text, JSON, media) go back to the client.
+package tools
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/nanogpt-mcp/nanogpt-mcp/nanogpt"
+	"github.com/nanogpt-mcp/nanogpt-mcp/schemas"
+)
+
+// Deps is what the tools need; main builds it from configuration.
+type Deps struct {
+	// Client returns the NanoGPT client for a call: the server's own, or, when
+	// hosted with per-caller keys, one that carries the caller's key.
+	Client func(ctx context.Context) (*nanogpt.Client, error)
+	Files  Files
+	Logger *slog.Logger
+}
+
+// Spec names a tool and the Go types its schemas are reflected from.
+type Spec struct {
+	Name   string
+	Input  any // pointer to the input struct
+	Output any // pointer to the output struct, or nil
+}
+
+// Specs lists every tool, for schema generation and tests.
+func Specs() []Spec {
+	var out []Spec
+	for _, d := range definitions() {
+		out = append(out, d.spec())
+	}
+	return out
+}
+
+// Register adds every tool to s.
+func Register(s *server.MCPServer, d Deps) error {
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	for _, def := range definitions() {
+		st, err := def.serverTool(&d)
+		if err != nil {
+			return err
+		}
+		s.AddTools(st)
+	}
+	return nil
+}
+
+func definitions() []definition {
+	return []definition{askTool()}
+}
+
+type definition interface {
+	spec() Spec
+	serverTool(d *Deps) (server.ServerTool, error)
+}
+
+// tool is one tool's declaration: text for the model, hints, and its run function.
+type tool[In any] struct {
+	name, title, description string
+	readOnly, idempotent     bool
+	output                   any
+	run                      func(ctx context.Context, c *call, in *In) (*mcp.CallToolResult, error)
+}
+
+// call is what a run function gets besides its input.
+type call struct {
+	client   *nanogpt.Client
+	deps     *Deps
+	progress *progress // nil when the client did not ask for progress
+}
+
+func (t tool[In]) spec() Spec { return Spec{Name: t.name, Input: new(In), Output: t.output} }
+
+func (t tool[In]) serverTool(d *Deps) (server.ServerTool, error) {
+	in, err := schemas.Committed(t.name, "in")
+	if err != nil {
+		return server.ServerTool{}, err
+	}
+	validator, err := schemas.Parse(in)
+	if err != nil {
+		return server.ServerTool{}, fmt.Errorf("tools: %s: %w", t.name, err)
+	}
+	mt := mcp.NewToolWithRawSchema(t.name, t.description, in)
+	mt.Title = t.title
+	if t.output != nil {
+		if mt.RawOutputSchema, err = schemas.Committed(t.name, "out"); err != nil {
+			return server.ServerTool{}, err
+		}
+	}
+	mt.Annotations = mcp.ToolAnnotation{
+		Title:           t.title,
+		ReadOnlyHint:    mcp.ToBoolPtr(t.readOnly),
+		DestructiveHint: mcp.ToBoolPtr(false),
+		IdempotentHint:  mcp.ToBoolPtr(t.idempotent),
+		OpenWorldHint:   mcp.ToBoolPtr(true),
+	}
+	return server.ServerTool{Tool: mt, Handler: t.handler(d, validator)}, nil
+}
+
+// handler validates and decodes the arguments, runs the tool, and turns every
+// failure (bad input, NanoGPT errors, panics) into an isError result.
+func (t tool[In]) handler(d *Deps, validator *schemas.Schema) server.ToolHandlerFunc {
+	return func(ctx context.Context, req mcp.CallToolRequest) (res *mcp.CallToolResult, err error) {
+		start := time.Now()
+		defer func() {
+			if r := recover(); r != nil {
+				d.Logger.Error("tool panicked", "tool", t.name, "panic", r, "stack", string(debug.Stack()))
+				res, err = errorResult(&Failure{Code: CodeInternal, Message: fmt.Sprintf("internal error in %s: %v", t.name, r),
+					Next: "This is a bug in nanogpt-mcp; please report it. Other calls are unaffected."}), nil
+			}
+		}()
+		in, f := decodeArgs[In](validator, req)
+		if f == nil {
+			res, f = t.execute(ctx, d, req, in)
+		}
+		if f != nil {
+			d.Logger.Info("tool call failed", "tool", t.name, "code", f.Code, "status", f.Status, "duration", time.Since(start))
+			return errorResult(f), nil
+		}
+		d.Logger.Debug("tool call done", "tool", t.name, "duration", time.Since(start))
+		return res, nil
+	}
+}
+
+func (t tool[In]) execute(ctx context.Context, d *Deps, req mcp.CallToolRequest, in *In) (*mcp.CallToolResult, *Failure) {
+	client, err := d.Client(ctx)
+	if err != nil {
+		return nil, classify(err)
+	}
+	if client == nil || !client.HasKey() {
+		return nil, &Failure{Code: CodeUnauthorized, Message: "no NanoGPT API key is configured",
+			Next: "Set NANOGPT_API_KEY in the server's environment (or send your key, when the server is hosted with per-caller keys)."}
+	}
+	res, err := t.run(ctx, &call{client: client, deps: d, progress: newProgress(ctx, req)}, in)
+	if err != nil {
+		return nil, classify(err)
+	}
+	return res, nil
+}
+
+// decodeArgs validates the arguments against the committed schema, then decodes them.
+func decodeArgs[In any](validator *schemas.Schema, req mcp.CallToolRequest) (*In, *Failure) {
+	args := req.Params.Arguments
+	if args == nil {
+		args = map[string]any{}
+	}
+	if err := validator.Validate(args); err != nil {
+		return nil, invalid("%v", err)
+	}
+	raw := []byte(req.Params.RawArguments)
+	if len(raw) == 0 {
+		var err error
+		if raw, err = json.Marshal(args); err != nil {
+			return nil, invalid("arguments cannot be encoded: %v", err)
+		}
+	}
+	in := new(In)
+	if string(raw) != "null" {
+		if err := json.Unmarshal(raw, in); err != nil {
+			return nil, invalid("arguments do not fit the schema: %v", err)
+		}
+	}
+	return in, nil
+}
