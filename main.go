@@ -51,6 +51,7 @@ type config struct {
 	timeout      time.Duration
 	workers      int
 	logLevel     slog.Level
+	hosting      hostingConfig // the HTTP transports' settings (http.go)
 }
 
 // String never shows the key.
@@ -119,6 +120,7 @@ func parseConfig(args []string, getenv func(string) string, stdout, stderr io.Wr
 	fs.StringVar(&workersS, "workers", env("NANOGPT_MCP_WORKERS", "32"), "`n` tool calls served at once over stdio (1-100); calls wait on NanoGPT, not the CPU [$NANOGPT_MCP_WORKERS]")
 	fs.StringVar(&logLevelS, "log-level", env("NANOGPT_MCP_LOG_LEVEL", "info"), "`debug|info|warn|error`; logs go to stderr, never stdout [$NANOGPT_MCP_LOG_LEVEL]")
 	fs.BoolVar(&showVer, "version", false, "print the version and exit")
+	cfg.hosting.addFlags(fs, env)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), usageHeader, versionString())
 		fs.PrintDefaults()
@@ -154,6 +156,9 @@ func parseConfig(args []string, getenv func(string) string, stdout, stderr io.Wr
 	}
 	if !strings.HasPrefix(cfg.baseURL, "https://") && !strings.HasPrefix(cfg.baseURL, "http://") {
 		return cfg, fmt.Errorf("--base-url: %q is not an http(s) URL", cfg.baseURL)
+	}
+	if err := cfg.hosting.check(&cfg); err != nil {
+		return cfg, err
 	}
 	dirs := allowDirs.vals
 	if !allowDirs.set {
@@ -196,7 +201,12 @@ func newServer(cfg config, logger *slog.Logger) (*server.MCPServer, error) {
 		server.WithInstructions(instructions),
 	)
 	deps := tools.Deps{
-		Client: func(context.Context) (*nanogpt.Client, error) { return client, nil },
+		Client: func(ctx context.Context) (*nanogpt.Client, error) {
+			if key, ok := callerKey(ctx); ok {
+				return client.WithKey(key), nil
+			}
+			return client, nil
+		},
 		Files:  tools.Files{Roots: cfg.allowDirs, Fetch: tools.NewFetcher(cfg.allowPrivate, time.Minute)},
 		Logger: logger,
 	}
