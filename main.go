@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -42,16 +43,21 @@ func main() {
 
 // config is everything the server is configured with.
 type config struct {
-	transport    string
-	addr         string
-	baseURL      string
-	apiKey       string
-	allowDirs    []string
-	allowPrivate bool
-	timeout      time.Duration
-	workers      int
-	logLevel     slog.Level
-	hosting      hostingConfig // the HTTP transports' settings (http.go)
+	transport     string
+	addr          string
+	baseURL       string
+	apiKey        string
+	allowDirs     []string
+	allowPrivate  bool
+	timeout       time.Duration
+	workers       int
+	logLevel      slog.Level
+	mediaMode     string
+	outputDir     string
+	inlineMax     int64
+	tools         []string          // the tools to expose (all when empty)
+	defaultModels map[string]string // tool name → default model
+	hosting       hostingConfig     // the HTTP transports' settings (http.go)
 }
 
 // String never shows the key.
@@ -109,6 +115,9 @@ func parseConfig(args []string, getenv func(string) string, stdout, stderr io.Wr
 		workersS  string
 		privateS  string
 		logLevelS string
+		inlineS   string
+		toolsS    string
+		models    = map[string]*string{}
 		showVer   bool
 	)
 	fs.StringVar(&cfg.transport, "transport", env("NANOGPT_MCP_TRANSPORT", "stdio"), "`stdio|sse|http`: how clients connect. stdio for local assistants; http serves streamable HTTP at /mcp plus legacy SSE; sse serves only legacy SSE (/sse, /message) [$NANOGPT_MCP_TRANSPORT]")
@@ -119,6 +128,16 @@ func parseConfig(args []string, getenv func(string) string, stdout, stderr io.Wr
 	fs.StringVar(&timeoutS, "timeout", env("NANOGPT_MCP_TIMEOUT", "5m"), "`duration` one NanoGPT call may take, e.g. 90s or 10m [$NANOGPT_MCP_TIMEOUT]")
 	fs.StringVar(&workersS, "workers", env("NANOGPT_MCP_WORKERS", "32"), "`n` tool calls served at once over stdio (1-100); calls wait on NanoGPT, not the CPU [$NANOGPT_MCP_WORKERS]")
 	fs.StringVar(&logLevelS, "log-level", env("NANOGPT_MCP_LOG_LEVEL", "info"), "`debug|info|warn|error`; logs go to stderr, never stdout [$NANOGPT_MCP_LOG_LEVEL]")
+	fs.StringVar(&cfg.mediaMode, "media-output", env("NANOGPT_MCP_MEDIA_OUTPUT", "auto"), "`auto|inline|file|url`: where generated images and audio go by default (a call may override it with its output parameter). inline: image/audio blocks in the result; file: saved in --output-dir, the result gives the path; url: NanoGPT's URL (expires); auto: inline while under --inline-limit, else file (stdio) or url (hosted) [$NANOGPT_MCP_MEDIA_OUTPUT]")
+	fs.StringVar(&cfg.outputDir, "output-dir", env("NANOGPT_MCP_OUTPUT_DIR", ""), "`folder` for generated files, created when missing. Default over stdio: nanogpt-mcp in your home folder ("+defaultOutputDir()+"); hosted: none (file output off) [$NANOGPT_MCP_OUTPUT_DIR]")
+	fs.StringVar(&inlineS, "inline-limit", env("NANOGPT_MCP_INLINE_LIMIT", "700000"), "`bytes` of base64 media one result may carry inline (auto mode); Claude Desktop rejects results over 1 MiB [$NANOGPT_MCP_INLINE_LIMIT]")
+	fs.StringVar(&toolsS, "tools", env("NANOGPT_MCP_TOOLS", ""), "`list` of tools to expose, comma-separated (default: all: "+strings.Join(tools.Names(), ",")+"); fewer tools spend less of the assistant's context [$NANOGPT_MCP_TOOLS]")
+	for _, t := range []struct{ tool, flag, env string }{
+		{"ask", "ask-model", "NANOGPT_MCP_ASK_MODEL"}, {"createImage", "image-model", "NANOGPT_MCP_IMAGE_MODEL"},
+		{"createSpeech", "speech-model", "NANOGPT_MCP_SPEECH_MODEL"}, {"createTranscription", "transcription-model", "NANOGPT_MCP_TRANSCRIPTION_MODEL"},
+	} {
+		models[t.tool] = fs.String(t.flag, env(t.env, ""), "`model` "+t.tool+" uses when a call names none; the tool's model parameter then becomes optional [$"+t.env+"]")
+	}
 	fs.BoolVar(&showVer, "version", false, "print the version and exit")
 	cfg.hosting.addFlags(fs, env)
 	fs.Usage = func() {
@@ -157,6 +176,41 @@ func parseConfig(args []string, getenv func(string) string, stdout, stderr io.Wr
 	if !strings.HasPrefix(cfg.baseURL, "https://") && !strings.HasPrefix(cfg.baseURL, "http://") {
 		return cfg, fmt.Errorf("--base-url: %q is not an http(s) URL", cfg.baseURL)
 	}
+	for _, name := range strings.Split(toolsS, ",") {
+		if name = strings.TrimSpace(name); name != "" {
+			if !slices.Contains(tools.Names(), name) {
+				return cfg, fmt.Errorf("--tools: %q is not a tool (tools: %s)", name, strings.Join(tools.Names(), ", "))
+			}
+			cfg.tools = append(cfg.tools, name)
+		}
+	}
+	for tool, m := range models {
+		if *m != "" {
+			if cfg.defaultModels == nil {
+				cfg.defaultModels = map[string]string{}
+			}
+			cfg.defaultModels[tool] = strings.TrimSpace(*m)
+		}
+	}
+	switch cfg.mediaMode {
+	case "auto", "inline", "file", "url":
+	default:
+		return cfg, fmt.Errorf("--media-output: %q is not allowed (allowed: auto, inline, file, url)", cfg.mediaMode)
+	}
+	if cfg.inlineMax, err = strconv.ParseInt(inlineS, 10, 64); err != nil || cfg.inlineMax < 0 {
+		return cfg, fmt.Errorf("--inline-limit: %q is not a number of bytes", inlineS)
+	}
+	if cfg.outputDir == "" && cfg.transport == "stdio" {
+		cfg.outputDir = defaultOutputDir()
+	}
+	if cfg.outputDir != "" {
+		if cfg.outputDir, err = filepath.Abs(cfg.outputDir); err != nil {
+			return cfg, fmt.Errorf("--output-dir: %w", err)
+		}
+	}
+	if cfg.mediaMode == "file" && cfg.outputDir == "" {
+		return cfg, fmt.Errorf("--media-output file needs --output-dir")
+	}
 	if err := cfg.hosting.check(&cfg); err != nil {
 		return cfg, err
 	}
@@ -181,6 +235,15 @@ func parseConfig(args []string, getenv func(string) string, stdout, stderr io.Wr
 	return cfg, nil
 }
 
+// defaultOutputDir is where generated files go over stdio unless told otherwise.
+func defaultOutputDir() string {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return filepath.Join(os.TempDir(), "nanogpt-mcp")
+	}
+	return filepath.Join(home, "nanogpt-mcp")
+}
+
 func versionString() string {
 	if version != "" {
 		return version
@@ -191,7 +254,7 @@ func versionString() string {
 	return "dev"
 }
 
-const instructions = `Tools for the NanoGPT API. ask: chat with any NanoGPT text model (prompt or message list, image and text attachments, JSON output, every sampling parameter).`
+const instructions = `Tools for the NanoGPT API. ask: chat with any NanoGPT text model (prompt or message list, image and text attachments, JSON output, every sampling parameter). createImage: text-to-image and image-to-image. createSpeech: text-to-speech. createTranscription: speech-to-text. listModels: find model ids and prices. checkBalance: the account balance. Calls are paid from the NanoGPT balance of the key in use.`
 
 // newServer builds the MCP server with every tool registered.
 func newServer(cfg config, logger *slog.Logger) (*server.MCPServer, error) {
@@ -208,9 +271,10 @@ func newServer(cfg config, logger *slog.Logger) (*server.MCPServer, error) {
 			return client, nil
 		},
 		Files:  tools.Files{Roots: cfg.allowDirs, Fetch: tools.NewFetcher(cfg.allowPrivate, time.Minute)},
+		Media:  tools.Media{Mode: cfg.mediaMode, Dir: cfg.outputDir, InlineMax: cfg.inlineMax, Hosted: cfg.transport != "stdio"},
 		Logger: logger,
 	}
-	if err := tools.Register(s, deps); err != nil {
+	if err := tools.Register(s, deps, cfg.tools, cfg.defaultModels); err != nil {
 		return nil, err
 	}
 	return s, nil

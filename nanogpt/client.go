@@ -98,12 +98,12 @@ func (c *Client) WithKey(key string) *Client {
 func (c *Client) HasKey() bool { return c.key != "" }
 
 // String describes the client without its key.
-func (c *Client) String() string {
+func (c Client) String() string {
 	return fmt.Sprintf("nanogpt.Client{base:%q key:%s}", c.base, redact(c.key))
 }
 
 // GoString hides the key from %#v.
-func (c *Client) GoString() string { return c.String() }
+func (c Client) GoString() string { return c.String() }
 
 // withTimeout bounds one call by the client's timeout.
 func (c *Client) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {

@@ -88,8 +88,13 @@ func readEvents(r io.Reader, fn func(data string) (stop bool, err error)) error 
 		}
 		return &TransportError{Op: "read chat stream", Err: err}
 	}
-	if stop, err := dispatch(); stop || err != nil {
-		return err
+	// The stream ended inside an event (no blank line after it). It is handed
+	// over in case it is a complete final frame such as [DONE]; if it fails,
+	// that is because the stream was cut, so the error says truncated too.
+	if stop, err := dispatch(); err != nil {
+		return fmt.Errorf("%w: incomplete last event: %w", ErrStreamTruncated, err)
+	} else if stop {
+		return nil
 	}
 	return ErrStreamTruncated
 }

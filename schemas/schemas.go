@@ -13,6 +13,7 @@ import (
 	"embed"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/invopop/jsonschema"
@@ -73,4 +74,25 @@ func quote(vals []any) string {
 		parts[i] = string(b)
 	}
 	return strings.Join(parts, ", ")
+}
+
+// WithDefaultModel returns a tool's input schema with its model parameter made
+// optional and its description naming the default.
+func WithDefaultModel(raw json.RawMessage, model string) (json.RawMessage, error) {
+	var s jsonschema.Schema
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return nil, fmt.Errorf("schemas: parse: %w", err)
+	}
+	p, ok := s.Properties.Get("model")
+	if !ok {
+		return nil, fmt.Errorf("schemas: the schema has no model parameter")
+	}
+	p.MinLength = nil
+	p.Description = strings.TrimSpace(p.Description + " Optional here: defaults to " + model + ".")
+	s.Required = slices.DeleteFunc(s.Required, func(r string) bool { return r == "model" })
+	out, err := json.Marshal(&s)
+	if err != nil {
+		return nil, fmt.Errorf("schemas: encode: %w", err)
+	}
+	return out, nil
 }

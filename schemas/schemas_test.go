@@ -47,6 +47,9 @@ func TestCommittedSchemas(t *testing.T) {
 // TestSchemasAreDescribed checks that every property of every input schema has
 // a description, so the model knows what each parameter does.
 func TestSchemasAreDescribed(t *testing.T) {
+	if *update {
+		t.Skip("checks the committed files, which -update is rewriting")
+	}
 	for _, spec := range tools.Specs() {
 		raw, err := schemas.Committed(spec.Name, "in")
 		if err != nil {

@@ -38,6 +38,13 @@ type harness struct {
 
 func newHarness(t *testing.T, key string) *harness {
 	t.Helper()
+	return newHarnessWith(t, key, tools.Media{})
+}
+
+// newHarnessWith is newHarness with a media output policy. NanoGPT's jobs are
+// polled every few milliseconds.
+func newHarnessWith(t *testing.T, key string, media tools.Media) *harness {
+	t.Helper()
 	fake := nanogpttest.New(testKey)
 	t.Cleanup(fake.Close)
 	h := &harness{t: t, fake: fake, root: t.TempDir()}
@@ -46,7 +53,9 @@ func newHarness(t *testing.T, key string) *harness {
 	err := tools.Register(s, tools.Deps{
 		Client: func(context.Context) (*nanogpt.Client, error) { return c, nil },
 		Files:  tools.Files{Roots: []string{h.root}},
-	})
+		Media:  media,
+		Poll:   nanogpt.PollOptions{Interval: 2 * time.Millisecond, MaxWait: 5 * time.Second},
+	}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -57,6 +57,10 @@ func classify(err error) *Failure {
 	if errors.As(err, &apiErr) {
 		return fromAPIError(apiErr)
 	}
+	var jobErr *nanogpt.JobError
+	if errors.As(err, &jobErr) {
+		return fromJobError(jobErr)
+	}
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
 		return &Failure{Code: CodeUpstreamTimeout, Message: "NanoGPT did not answer in time: " + err.Error(),
@@ -65,7 +69,7 @@ func classify(err error) *Failure {
 		return &Failure{Code: CodeCancelled, Message: "the call was cancelled", Next: "Call again if the result is still wanted."}
 	}
 	var te *nanogpt.TransportError
-	if errors.As(err, &te) {
+	if errors.As(err, &te) || errors.Is(err, nanogpt.ErrStreamTruncated) {
 		return &Failure{Code: CodeUpstreamError, Message: "could not reach NanoGPT: " + err.Error(),
 			Next: "Check the network and NANOGPT_BASE_URL, then try again."}
 	}
@@ -111,6 +115,21 @@ func fromAPIError(e *nanogpt.APIError) *Failure {
 		f.Code, f.Next = CodeInvalidArgument, "NanoGPT rejected the request: fix the parameter it names and try again."
 	default:
 		f.Code, f.Next = CodeUpstreamError, "NanoGPT had a problem; try again in a moment."
+	}
+	return f
+}
+
+func fromJobError(e *nanogpt.JobError) *Failure {
+	f := &Failure{Code: CodeJobFailed, Message: "NanoGPT's job " + e.RunID + " " + e.Status,
+		Next: "The job was charged when it was accepted and is not resubmitted automatically; call again to start a new one."}
+	if e.Message != "" {
+		f.Message += ": " + e.Message
+	}
+	switch {
+	case strings.Contains(strings.ToLower(e.Code), "content_policy"):
+		f.Code, f.Next = CodeContentPolicy, "Change the input so that it meets the provider's content policy."
+	case e.Status == "timeout":
+		f.Code, f.Next = CodeUpstreamTimeout, "The job did not finish in time and may still complete at NanoGPT; try again later or with a faster model."
 	}
 	return f
 }

@@ -51,6 +51,8 @@ func newFetcher(allow func(netip.AddrPort) error, timeout time.Duration, base *h
 	}
 	tr := base.Clone()
 	tr.Proxy = nil
+	// Every connection must go through the checked dialer below.
+	tr.Dial, tr.DialTLS, tr.DialTLSContext = nil, nil, nil // the deprecated two are still honoured
 	dialer := &net.Dialer{Timeout: 10 * time.Second, Control: func(network, address string, _ syscall.RawConn) error {
 		ap, err := netip.ParseAddrPort(address)
 		if err != nil {
@@ -60,18 +62,18 @@ func newFetcher(allow func(netip.AddrPort) error, timeout time.Duration, base *h
 	}}
 	tr.DialContext = dialer.DialContext
 	client := &http.Client{Transport: tr, CheckRedirect: func(req *http.Request, via []*http.Request) error {
-		if len(via) >= 5 {
-			return errors.New("more than 5 redirects")
+		if len(via) > 5 { // via holds the requests made so far: the 6th redirect is refused
+			return &blockedError{rule: "more than 5 redirects"}
 		}
 		if req.URL.Scheme != "https" {
-			return fmt.Errorf("redirect to a %s: URL", req.URL.Scheme)
+			return &blockedError{rule: fmt.Sprintf("it redirects to a %s: URL (only https is fetched)", req.URL.Scheme)}
 		}
 		return nil
 	}}
 	return &Fetcher{client: client, allow: allow, timeout: timeout}
 }
 
-// blockedError is returned by the dialer's check.
+// blockedError is returned by the dialer's check and the redirect check.
 type blockedError struct{ rule string }
 
 func (e *blockedError) Error() string { return e.rule }
@@ -104,11 +106,14 @@ func checkAddr(a netip.Addr) error {
 // the body and its Content-Type.
 func (f *Fetcher) Get(ctx context.Context, rawURL string, max int64) ([]byte, string, error) {
 	u, err := url.Parse(rawURL)
-	if err != nil || u.Host == "" {
+	if err != nil {
 		return nil, "", &FetchError{URL: rawURL, Reason: "not a valid URL"}
 	}
-	if u.Scheme != "https" {
+	if u.Scheme != "https" { // before the host check, so file:///x names the scheme rule
 		return nil, "", &FetchError{URL: rawURL, Reason: fmt.Sprintf("the %q scheme is not fetched (only https)", u.Scheme)}
+	}
+	if u.Host == "" {
+		return nil, "", &FetchError{URL: rawURL, Reason: "not a valid URL"}
 	}
 	if err := f.checkLiteral(u); err != nil {
 		return nil, "", &FetchError{URL: rawURL, Reason: err.Error()}
@@ -143,7 +148,13 @@ func (f *Fetcher) Get(ctx context.Context, rawURL string, max int64) ([]byte, st
 		return nil, "", &FetchError{URL: rawURL, Reason: fmt.Sprintf("it is %s; at most %s allowed here", humanBytes(resp.ContentLength), humanBytes(max))}
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
-	if err != nil {
+	if err != nil || ctx.Err() != nil { // a read cut short by the deadline can end like a clean EOF
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return nil, "", &FetchError{URL: rawURL, Reason: fmt.Sprintf("the download did not finish within %s", f.timeout)}
+		}
+		if ctx.Err() != nil {
+			return nil, "", ctx.Err()
+		}
 		return nil, "", &FetchError{URL: rawURL, Reason: "reading failed: " + err.Error()}
 	}
 	if int64(len(data)) > max {

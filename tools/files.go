@@ -60,7 +60,8 @@ func (f *Files) open(e FileEntry, param string, max int64) (*input, error) {
 		return nil, invalid("%s.url: required (an https:// URL, a data: URL or a local path)", param)
 	}
 	in := &input{name: e.Name}
-	lower := strings.ToLower(raw)
+	// Only the scheme is compared: lower-casing all of a large data: URL would copy it.
+	lower := strings.ToLower(raw[:min(len(raw), len("https://"))])
 	switch {
 	case strings.HasPrefix(lower, "https://"):
 		u, err := url.Parse(raw)
@@ -71,6 +72,9 @@ func (f *Files) open(e FileEntry, param string, max int64) (*input, error) {
 		in.mime = guessMIME(e, path.Ext(u.Path))
 		if in.name == "" {
 			in.name = path.Base(u.Path)
+			if in.name == "." || in.name == "/" { // https://host or https://host/
+				in.name = "attachment"
+			}
 		}
 		return in, nil
 	case strings.HasPrefix(lower, "data:"):
@@ -79,12 +83,12 @@ func (f *Files) open(e FileEntry, param string, max int64) (*input, error) {
 			return nil, invalid("%s.url: %v", param, err)
 		}
 		in.data = data
-		in.mime = firstNonEmpty(normMIME(e.MimeType), mt, guessMIME(e, ""))
+		in.mime = firstNonEmpty(normMIME(e.MimeType), mt, guessMIME(e, ""), normMIME(http.DetectContentType(data)))
 		if in.name == "" {
 			in.name = "attachment"
 		}
 		return in, nil
-	case strings.HasPrefix(lower, "file://"):
+	case strings.HasPrefix(lower, "file:"): // file:///a/b, also file:/a/b
 		p, err := fileURLPath(raw)
 		if err != nil {
 			return nil, invalid("%s.url: %v", param, err)
@@ -115,7 +119,7 @@ func (f *Files) load(ctx context.Context, e FileEntry, param string, max int64) 
 		return nil, err
 	}
 	in.data = data
-	in.mime = firstNonEmpty(normMIME(e.MimeType), in.mime, normMIME(ctype), http.DetectContentType(data))
+	in.mime = firstNonEmpty(normMIME(e.MimeType), in.mime, normMIME(ctype), normMIME(http.DetectContentType(data)))
 	return in, nil
 }
 
@@ -139,7 +143,7 @@ func (f *Files) readLocal(in *input, e FileEntry, p, param string, max int64) (*
 			return nil, invalid("%s.url: %v", param, err)
 		}
 		in.data = data
-		in.mime = firstNonEmpty(guessMIME(e, filepath.Ext(p)), http.DetectContentType(data))
+		in.mime = firstNonEmpty(guessMIME(e, filepath.Ext(p)), normMIME(http.DetectContentType(data)))
 		if in.name == "" {
 			in.name = filepath.Base(p)
 		}
@@ -149,40 +153,85 @@ func (f *Files) readLocal(in *input, e FileEntry, p, param string, max int64) (*
 }
 
 func readInRoot(root, rel string, max int64) ([]byte, error) {
+	name := filepath.Join(root, rel)
 	r, err := os.OpenRoot(root)
 	if err != nil {
 		return nil, fmt.Errorf("the allowed folder %s cannot be opened: %w", root, err)
 	}
 	defer r.Close()
-	file, err := r.Open(rel)
+	// Stat before opening, so a FIFO or device is refused instead of blocking Open.
+	st, err := r.Stat(rel)
+	if err != nil && escapes(err) {
+		// os.Root refuses every absolute symlink, even one that points back
+		// inside the root. Resolve it; the open below still goes through r,
+		// so nothing outside the root can be reached whatever happens meanwhile.
+		if inner, ok := symlinkInside(root, rel); ok {
+			rel = inner
+			st, err = r.Stat(rel)
+		}
+	}
 	if err != nil {
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
-			return nil, fmt.Errorf("%s does not exist", filepath.Join(root, rel))
-		case strings.Contains(err.Error(), "escapes"):
-			return nil, fmt.Errorf("%s leads outside the allowed folder %s (through .. or a symlink)", filepath.Join(root, rel), root)
+			return nil, fmt.Errorf("%s does not exist", name)
+		case escapes(err):
+			return nil, fmt.Errorf("%s leads outside the allowed folder %s (through .. or a symlink)", name, root)
 		}
-		return nil, fmt.Errorf("%s cannot be read: %w", filepath.Join(root, rel), err)
-	}
-	defer file.Close()
-	st, err := file.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("%s cannot be read: %w", filepath.Join(root, rel), err)
+		return nil, fmt.Errorf("%s cannot be read: %w", name, err)
 	}
 	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", filepath.Join(root, rel))
+		return nil, fmt.Errorf("%s is not a regular file", name)
 	}
 	if st.Size() > max {
-		return nil, fmt.Errorf("%s is %s; at most %s allowed here", filepath.Join(root, rel), humanBytes(st.Size()), humanBytes(max))
+		return nil, fmt.Errorf("%s is %s; at most %s allowed here", name, humanBytes(st.Size()), humanBytes(max))
+	}
+	file, err := r.Open(rel)
+	if err != nil {
+		if escapes(err) {
+			return nil, fmt.Errorf("%s leads outside the allowed folder %s (through .. or a symlink)", name, root)
+		}
+		return nil, fmt.Errorf("%s cannot be read: %w", name, err)
+	}
+	defer file.Close()
+	if st, err = file.Stat(); err != nil || !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", name)
 	}
 	data, err := io.ReadAll(io.LimitReader(file, max+1))
 	if err != nil {
-		return nil, fmt.Errorf("%s cannot be read: %w", filepath.Join(root, rel), err)
+		return nil, fmt.Errorf("%s cannot be read: %w", name, err)
 	}
 	if int64(len(data)) > max {
-		return nil, fmt.Errorf("%s is larger than %s", filepath.Join(root, rel), humanBytes(max))
+		return nil, fmt.Errorf("%s is larger than %s", name, humanBytes(max))
 	}
 	return data, nil
+}
+
+// escapes reports os.Root's refusal of a path leading outside the root. The
+// path itself is left out of the match, so a file named "escapes" is no trigger.
+func escapes(err error) bool {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	return strings.Contains(err.Error(), "escapes")
+}
+
+// symlinkInside resolves root/rel through its symlinks and, when the result is
+// still inside root, returns it relative to root.
+func symlinkInside(root, rel string) (string, bool) {
+	realRoot, err := filepath.EvalSymlinks(root)
+	if err != nil {
+		return "", false
+	}
+	target, err := filepath.EvalSymlinks(filepath.Join(root, rel))
+	if err != nil {
+		return "", false
+	}
+	inner, err := filepath.Rel(realRoot, target)
+	if err != nil || inner == ".." || strings.HasPrefix(inner, ".."+string(filepath.Separator)) || filepath.IsAbs(inner) {
+		return "", false
+	}
+	return inner, true
 }
 
 // fileURLPath turns file:///a/b (or file:///C:/a on Windows) into a path.
@@ -191,14 +240,27 @@ func fileURLPath(raw string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%q is not a valid file URL", raw)
 	}
-	if u.Host != "" && u.Host != "localhost" {
-		return "", fmt.Errorf("file URLs on other hosts (%s) are not supported", u.Host)
+	if u.Opaque != "" {
+		return "", fmt.Errorf("%q is not a valid file URL (write file:///absolute/path)", raw)
 	}
 	p := u.Path
-	if len(p) >= 3 && p[0] == '/' && p[2] == ':' { // /C:/dir → C:/dir
+	switch {
+	case isDrive(u.Host): // file://C:/dir, a common slip for file:///C:/dir
+		p = u.Host + p
+	case u.Host != "" && !strings.EqualFold(u.Host, "localhost"):
+		return "", fmt.Errorf("file URLs on other hosts (%s) are not supported", u.Host)
+	case len(p) >= 3 && p[0] == '/' && isDrive(p[1:3]): // /C:/dir → C:/dir
 		p = p[1:]
 	}
+	if p == "" {
+		return "", fmt.Errorf("%q names no file", raw)
+	}
 	return filepath.FromSlash(p), nil
+}
+
+// isDrive reports whether s is a Windows drive such as C:.
+func isDrive(s string) bool {
+	return len(s) == 2 && s[1] == ':' && ('a' <= s[0]|0x20 && s[0]|0x20 <= 'z')
 }
 
 // parseDataURL decodes data:[<type>][;base64],<data>, refusing more than max bytes.
@@ -216,8 +278,28 @@ func parseDataURL(raw string, max int64) (string, []byte, error) {
 		}
 	}
 	if b64 {
-		if int64(base64.StdEncoding.DecodedLen(len(payload))) > max+3 {
+		// Refuse an oversized payload before copying or decoding it. Count
+		// only the characters that carry data: line breaks are skipped, and
+		// %XX (RFC 2397 allows it) stands for one character.
+		n := 0
+		for i := 0; i < len(payload); i++ {
+			switch payload[i] {
+			case '\n', '\r', ' ', '\t':
+			case '%':
+				n--
+			default:
+				n++
+			}
+		}
+		if int64(base64.StdEncoding.DecodedLen(n)) > max+2 {
 			return "", nil, fmt.Errorf("the data is larger than %s", humanBytes(max))
+		}
+		if strings.Contains(payload, "%") {
+			unescaped, err := url.PathUnescape(payload)
+			if err != nil {
+				return "", nil, errors.New("the base64 data in the data: URL is malformed")
+			}
+			payload = unescaped
 		}
 		payload = strings.Map(func(r rune) rune { // tolerate line breaks and URL-safe alphabets
 			switch r {
@@ -241,6 +323,9 @@ func parseDataURL(raw string, max int64) (string, []byte, error) {
 			return "", nil, fmt.Errorf("the data is larger than %s", humanBytes(max))
 		}
 		return mt, data, nil
+	}
+	if int64(len(payload)) > 3*max { // each byte takes at most 3 characters (%XX)
+		return "", nil, fmt.Errorf("the data is larger than %s", humanBytes(max))
 	}
 	text, err := url.PathUnescape(payload)
 	if err != nil {
@@ -298,7 +383,7 @@ func guessMIME(e FileEntry, ext string) string {
 
 func normMIME(s string) string {
 	mt, _, err := mime.ParseMediaType(strings.TrimSpace(s))
-	if err != nil {
+	if err != nil && !errors.Is(err, mime.ErrInvalidMediaParameter) { // a bad parameter still leaves the type
 		return ""
 	}
 	return mt

@@ -7,7 +7,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"runtime/debug"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -23,17 +26,24 @@ type Deps struct {
 	// hosted with per-caller keys, one that carries the caller's key.
 	Client func(ctx context.Context) (*nanogpt.Client, error)
 	Files  Files
+	Media  Media
 	Logger *slog.Logger
+	// Poll bounds the waiting for NanoGPT's asynchronous jobs (speech,
+	// transcription). Zero fields take the client's defaults; OnPoll is set
+	// per call (for progress notifications).
+	Poll nanogpt.PollOptions
 }
 
-// Spec names a tool and the Go types its schemas are reflected from.
+// Spec describes a tool and names the Go types its schemas are reflected from.
 type Spec struct {
-	Name   string
-	Input  any // pointer to the input struct
-	Output any // pointer to the output struct, or nil
+	Name        string
+	Title       string
+	Description string
+	Input       any // pointer to the input struct
+	Output      any // pointer to the output struct, or nil
 }
 
-// Specs lists every tool, for schema generation and tests.
+// Specs lists every tool, for schema generation, documentation and tests.
 func Specs() []Spec {
 	var out []Spec
 	for _, d := range definitions() {
@@ -42,13 +52,43 @@ func Specs() []Spec {
 	return out
 }
 
-// Register adds every tool to s.
-func Register(s *server.MCPServer, d Deps) error {
+// Names lists every tool's name, in the order they are advertised.
+func Names() []string {
+	var out []string
+	for _, s := range Specs() {
+		out = append(out, s.Name)
+	}
+	return out
+}
+
+// Register adds the tools to s: all of them, or those named in only.
+// defaultModels maps a tool name to the model used when a call gives none;
+// that tool's model parameter is then optional in its advertised schema.
+func Register(s *server.MCPServer, d Deps, only []string, defaultModels map[string]string) error {
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
-	for _, def := range definitions() {
-		st, err := def.serverTool(&d)
+	defs := definitions()
+	known := map[string]bool{}
+	for _, def := range defs {
+		known[def.spec().Name] = true
+	}
+	for _, name := range only {
+		if !known[name] {
+			return fmt.Errorf("unknown tool %q (tools: %s)", name, strings.Join(Names(), ", "))
+		}
+	}
+	for name := range defaultModels {
+		if !known[name] {
+			return fmt.Errorf("default model for unknown tool %q", name)
+		}
+	}
+	for _, def := range defs {
+		name := def.spec().Name
+		if len(only) > 0 && !slices.Contains(only, name) {
+			continue
+		}
+		st, err := def.serverTool(&d, defaultModels[name])
 		if err != nil {
 			return err
 		}
@@ -58,18 +98,20 @@ func Register(s *server.MCPServer, d Deps) error {
 }
 
 func definitions() []definition {
-	return []definition{askTool()}
+	return []definition{askTool(), createImageTool(), createSpeechTool(), createTranscriptionTool(),
+		listModelsTool(&modelCache{}), checkBalanceTool()}
 }
 
 type definition interface {
 	spec() Spec
-	serverTool(d *Deps) (server.ServerTool, error)
+	serverTool(d *Deps, defaultModel string) (server.ServerTool, error)
 }
 
 // tool is one tool's declaration: text for the model, hints, and its run function.
 type tool[In any] struct {
 	name, title, description string
 	readOnly, idempotent     bool
+	keyOptional              bool // the call works without a NanoGPT key (listModels)
 	output                   any
 	run                      func(ctx context.Context, c *call, in *In) (*mcp.CallToolResult, error)
 }
@@ -81,18 +123,27 @@ type call struct {
 	progress *progress // nil when the client did not ask for progress
 }
 
-func (t tool[In]) spec() Spec { return Spec{Name: t.name, Input: new(In), Output: t.output} }
+func (t tool[In]) spec() Spec {
+	return Spec{Name: t.name, Title: t.title, Description: t.description, Input: new(In), Output: t.output}
+}
 
-func (t tool[In]) serverTool(d *Deps) (server.ServerTool, error) {
+func (t tool[In]) serverTool(d *Deps, defaultModel string) (server.ServerTool, error) {
 	in, err := schemas.Committed(t.name, "in")
 	if err != nil {
 		return server.ServerTool{}, err
+	}
+	description := t.description
+	if defaultModel != "" {
+		if in, err = schemas.WithDefaultModel(in, defaultModel); err != nil {
+			return server.ServerTool{}, fmt.Errorf("tools: %s: %w", t.name, err)
+		}
+		description += " The model defaults to " + defaultModel + "."
 	}
 	validator, err := schemas.Parse(in)
 	if err != nil {
 		return server.ServerTool{}, fmt.Errorf("tools: %s: %w", t.name, err)
 	}
-	mt := mcp.NewToolWithRawSchema(t.name, t.description, in)
+	mt := mcp.NewToolWithRawSchema(t.name, description, in)
 	mt.Title = t.title
 	if t.output != nil {
 		if mt.RawOutputSchema, err = schemas.Committed(t.name, "out"); err != nil {
@@ -106,12 +157,12 @@ func (t tool[In]) serverTool(d *Deps) (server.ServerTool, error) {
 		IdempotentHint:  mcp.ToBoolPtr(t.idempotent),
 		OpenWorldHint:   mcp.ToBoolPtr(true),
 	}
-	return server.ServerTool{Tool: mt, Handler: t.handler(d, validator)}, nil
+	return server.ServerTool{Tool: mt, Handler: t.handler(d, validator, defaultModel)}, nil
 }
 
 // handler validates and decodes the arguments, runs the tool, and turns every
 // failure (bad input, NanoGPT errors, panics) into an isError result.
-func (t tool[In]) handler(d *Deps, validator *schemas.Schema) server.ToolHandlerFunc {
+func (t tool[In]) handler(d *Deps, validator *schemas.Schema, defaultModel string) server.ToolHandlerFunc {
 	return func(ctx context.Context, req mcp.CallToolRequest) (res *mcp.CallToolResult, err error) {
 		start := time.Now()
 		defer func() {
@@ -122,6 +173,11 @@ func (t tool[In]) handler(d *Deps, validator *schemas.Schema) server.ToolHandler
 			}
 		}()
 		in, f := decodeArgs[In](validator, req)
+		if f == nil && defaultModel != "" {
+			if m := reflect.ValueOf(in).Elem().FieldByName("Model"); m.IsValid() && m.String() == "" {
+				m.SetString(defaultModel)
+			}
+		}
 		if f == nil {
 			res, f = t.execute(ctx, d, req, in)
 		}
@@ -139,7 +195,7 @@ func (t tool[In]) execute(ctx context.Context, d *Deps, req mcp.CallToolRequest,
 	if err != nil {
 		return nil, classify(err)
 	}
-	if client == nil || !client.HasKey() {
+	if client == nil || !client.HasKey() && !t.keyOptional {
 		return nil, &Failure{Code: CodeUnauthorized, Message: "no NanoGPT API key is configured",
 			Next: "Set NANOGPT_API_KEY in the server's environment (or send your key, when the server is hosted with per-caller keys)."}
 	}

@@ -1,0 +1,221 @@
+package nanogpt
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// SpeechRequest is the body of POST /api/v1/audio/speech.
+type SpeechRequest struct {
+	Model          string   `json:"model"`
+	Input          string   `json:"input"`
+	Voice          string   `json:"voice,omitempty"`
+	ResponseFormat string   `json:"response_format,omitempty"`
+	Speed          *float64 `json:"speed,omitempty"`
+}
+
+// Speech is generated audio: the bytes, or NanoGPT's URL for them.
+type Speech struct {
+	Audio       []byte   // the audio bytes when NanoGPT sent them directly; nil when it gave a URL
+	ContentType string   // e.g. audio/mpeg (from the response header, or JSON contentType)
+	AudioURL    string   // NanoGPT's URL for the audio, when it gave one (JSON answer or completed job)
+	RunID       string   // set when the answer was an async ticket that was polled
+	Cost        *float64 // when reported (JSON answer or ticket)
+	Currency    string   // when reported (paymentSource or currency)
+	Duration    float64  // seconds, when reported
+}
+
+const (
+	speechPath    = "/api/v1/audio/speech"
+	ttsStatusPath = "/api/tts/status"
+	// maxAudioBody caps audio bytes read from a speech answer.
+	maxAudioBody = 64 << 20
+
+	speechPollInterval = 3 * time.Second
+	speechPollMaxWait  = 3 * time.Minute
+)
+
+// speechAnswer is any JSON answer of the speech and TTS status endpoints: an
+// audioUrl answer, a pending ticket, or a job status.
+type speechAnswer struct {
+	Status        string          `json:"status"`
+	RunID         string          `json:"runId"`
+	Model         string          `json:"model"`
+	AudioURL      string          `json:"audioUrl"`
+	ContentType   string          `json:"contentType"`
+	Cost          optFloat        `json:"cost"`
+	Currency      string          `json:"currency"`
+	PaymentSource string          `json:"paymentSource"`
+	Duration      optFloat        `json:"duration"`
+	Error         json.RawMessage `json:"error"`
+	Code          json.RawMessage `json:"code"`
+	Message       string          `json:"message"`
+}
+
+func (a *speechAnswer) currency() string {
+	if a.PaymentSource != "" {
+		return a.PaymentSource
+	}
+	return a.Currency
+}
+
+func (a *speechAnswer) hasError() bool {
+	return len(a.Error) > 0 && !bytes.Equal(a.Error, []byte("null")) && !bytes.Equal(a.Error, []byte("false"))
+}
+
+// CreateSpeech turns text into audio with POST /api/v1/audio/speech. Depending on
+// the model NanoGPT answers with audio bytes (audio/* or application/octet-stream,
+// capped at 64 MiB), with JSON naming an audioUrl (returned as AudioURL, not
+// downloaded: see Download), or with a paid pending ticket (HTTP 200 or 202). A
+// ticket is polled at GET /api/tts/status until "completed"; "error" or "failed" is
+// a *JobError (Code keeps e.g. CONTENT_POLICY_VIOLATION), and so is a job still
+// running after poll.MaxWait (Status "timeout"). The POST is never resubmitted.
+func (c *Client) CreateSpeech(ctx context.Context, req SpeechRequest, poll PollOptions) (*Speech, error) {
+	sp, ans, status, err := c.postSpeech(ctx, req)
+	if err != nil || sp != nil {
+		return sp, err
+	}
+	st := strings.ToLower(ans.Status)
+	switch {
+	case jobFailed(st) || (st == "" && ans.hasError() && ans.AudioURL == ""):
+		if ans.RunID != "" {
+			return nil, jobFailure(ans.RunID, ans.Status, ans.Error, rawCode(ans.Code), ans.Message)
+		}
+		je := jobFailure("", ans.Status, ans.Error, rawCode(ans.Code), ans.Message)
+		return nil, &APIError{Status: status, Code: je.Code, Message: je.Message}
+	case ans.AudioURL != "" && !jobPending(st):
+		return &Speech{AudioURL: ans.AudioURL, ContentType: ans.ContentType, RunID: ans.RunID,
+			Cost: ans.Cost.ptr(), Currency: ans.currency(), Duration: ans.Duration.V}, nil
+	case ans.RunID != "":
+		return c.pollSpeech(ctx, req, ans, poll)
+	}
+	return nil, &APIError{Status: status, Code: "invalid_response",
+		Message: fmt.Sprintf("NanoGPT answered %s with JSON that has neither audioUrl nor a runId (status %q)", speechPath, ans.Status)}
+}
+
+// postSpeech sends the speech request once, bounded by the client timeout. It
+// returns either the finished Speech (audio bytes) or the JSON answer to act on.
+func (c *Client) postSpeech(ctx context.Context, req SpeechRequest) (*Speech, *speechAnswer, int, error) {
+	ctx, cancel := c.withTimeout(ctx)
+	defer cancel()
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("nanogpt: encode speech request: %w", err)
+	}
+	hreq, err := c.newRequest(ctx, http.MethodPost, speechPath, bytes.NewReader(body), "application/json")
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	hreq.Header.Set("Accept", "audio/*, application/octet-stream, application/json")
+	resp, err := c.send(hreq)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	defer resp.Body.Close()
+	invalid := func(msg string) error {
+		return &APIError{Status: resp.StatusCode, Code: "invalid_response", Message: msg, RequestID: resp.Header.Get("X-Request-ID")}
+	}
+	if resp.ContentLength > maxAudioBody {
+		return nil, nil, 0, invalid(fmt.Sprintf("NanoGPT's speech answer is %d bytes, more than the %d-byte limit", resp.ContentLength, maxAudioBody))
+	}
+	data, err := readCapped(resp.Body, maxAudioBody)
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return nil, nil, 0, fmt.Errorf("nanogpt: read %s: %w", speechPath, ctxErr)
+		}
+		if errors.Is(err, errTooLarge) {
+			return nil, nil, 0, invalid(fmt.Sprintf("NanoGPT's speech answer is more than the %d-byte limit", maxAudioBody))
+		}
+		return nil, nil, 0, &TransportError{Op: "read " + speechPath, Err: err}
+	}
+
+	ctype := resp.Header.Get("Content-Type")
+	mt, _, _ := mime.ParseMediaType(ctype)
+	mt = strings.ToLower(mt)
+	if mt == "" { // no (or a garbled) Content-Type: sniff
+		if t := bytes.TrimSpace(data); len(t) > 0 && t[0] == '{' {
+			mt = "application/json"
+		} else {
+			ctype = http.DetectContentType(data)
+			mt, _, _ = mime.ParseMediaType(ctype)
+		}
+	}
+	switch {
+	case strings.HasPrefix(mt, "audio/") || mt == "application/octet-stream" || mt == "application/ogg":
+		if len(data) == 0 {
+			return nil, nil, 0, invalid("NanoGPT answered " + speechPath + " with an empty audio body")
+		}
+		return &Speech{Audio: data, ContentType: ctype}, nil, 0, nil
+	case mt == "application/json" || mt == "text/json" || strings.HasSuffix(mt, "+json"):
+		var ans speechAnswer
+		if err := json.Unmarshal(data, &ans); err != nil {
+			return nil, nil, 0, invalid(fmt.Sprintf("NanoGPT answered %s with a body that is not the expected JSON (%v): %s", speechPath, err, snippet(data)))
+		}
+		return nil, &ans, resp.StatusCode, nil
+	}
+	return nil, nil, 0, invalid(fmt.Sprintf("NanoGPT answered %s with unexpected content type %q: %s", speechPath, ctype, snippet(data)))
+}
+
+// pollSpeech polls GET /api/tts/status for a paid ticket until it ends.
+func (c *Client) pollSpeech(ctx context.Context, req SpeechRequest, ticket *speechAnswer, poll PollOptions) (*Speech, error) {
+	q := url.Values{}
+	q.Set("runId", ticket.RunID)
+	model := ticket.Model
+	if model == "" {
+		model = req.Model
+	}
+	q.Set("model", model)
+	if ticket.Cost.Set {
+		q.Set("cost", ticket.Cost.String())
+	}
+	if ticket.PaymentSource != "" {
+		q.Set("paymentSource", ticket.PaymentSource)
+	}
+	q.Set("isApiRequest", "true")
+	path := ttsStatusPath + "?" + q.Encode()
+
+	out := &Speech{RunID: ticket.RunID, Cost: ticket.Cost.ptr(), Currency: ticket.currency(), Duration: ticket.Duration.V}
+	err := pollJob(ctx, ticket.RunID, poll, speechPollInterval, speechPollMaxWait, func(ctx context.Context) (pollResult, error) {
+		var st speechAnswer
+		if _, err := c.call(ctx, http.MethodGet, path, nil, "", &st); err != nil {
+			return pollResult{}, err
+		}
+		status := strings.ToLower(st.Status)
+		switch {
+		case jobFailed(status) || (status == "" && st.hasError()):
+			if st.Status == "" {
+				st.Status = "error"
+			}
+			return pollResult{status: st.Status}, jobFailure(ticket.RunID, st.Status, st.Error, rawCode(st.Code), st.Message)
+		case jobDone(status) || (status == "" && st.AudioURL != ""):
+			if st.AudioURL == "" {
+				return pollResult{status: st.Status}, &JobError{RunID: ticket.RunID, Status: st.Status, Code: "invalid_response",
+					Message: "NanoGPT reported the job completed but gave no audioUrl"}
+			}
+			out.AudioURL, out.ContentType = st.AudioURL, st.ContentType
+			if st.Cost.Set {
+				out.Cost = st.Cost.ptr()
+			}
+			if cur := st.currency(); cur != "" {
+				out.Currency = cur
+			}
+			if st.Duration.Set {
+				out.Duration = st.Duration.V
+			}
+			return pollResult{status: st.Status, done: true}, nil
+		}
+		return pollResult{status: st.Status}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}

@@ -1,0 +1,166 @@
+package tools
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/nanogpt-mcp/nanogpt-mcp/nanogpt"
+)
+
+// maxInputImageBytes keeps an img2img input under NanoGPT's 4 MB limit once base64-encoded.
+const maxInputImageBytes = 3 << 20
+
+// CreateImageInput is the input of createImage.
+type CreateImageInput struct {
+	Model             string         `json:"model" jsonschema:"minLength=1" jsonschema_description:"ID of the NanoGPT image model, e.g. hidream, flux-dev, gpt-image-1."`
+	ImageMessages     []ImageMessage `json:"imageMessages" jsonschema:"minItems=1" jsonschema_description:"What to draw. Messages with a positive weight (default 1) form the prompt, heaviest first (equal weights keep their order), one per line. Messages with weight 0 or below are things to avoid, added as a final line 'Avoid: a; b'. Nothing is dropped."`
+	Size              string         `json:"size,omitempty" jsonschema:"enum=256x256,enum=512x512,enum=1024x1024" jsonschema_description:"Image size; the model's default when omitted."`
+	ResponseFormat    string         `json:"responseFormat,omitempty" jsonschema:"enum=url,enum=b64_json" jsonschema_description:"How NanoGPT returns the images: a signed URL (expires in about an hour) or base64 bytes. Chosen to suit the output mode when omitted."`
+	N                 *int           `json:"n,omitempty" jsonschema:"minimum=1,maximum=10" jsonschema_description:"Number of images (1-10; models have their own maximum). Every image is returned."`
+	Seed              *int64         `json:"seed,omitempty" jsonschema_description:"Random seed for reproducible images."`
+	GuidanceScale     *float64       `json:"guidanceScale,omitempty" jsonschema:"minimum=0,maximum=20" jsonschema_description:"0 to 20: how closely the image follows the prompt."`
+	Strength          *float64       `json:"strength,omitempty" jsonschema:"minimum=0,maximum=1" jsonschema_description:"0 to 1, with inputImage only: how far the result may move from the input image."`
+	NumInferenceSteps *int           `json:"numInferenceSteps,omitempty" jsonschema:"minimum=1,maximum=100" jsonschema_description:"1 to 100 denoising steps; more is finer but slower."`
+	User              string         `json:"user,omitempty" jsonschema_description:"An identifier of the end user, to help detect abuse."`
+	InputImage        *FileEntry     `json:"inputImage,omitempty" jsonschema_description:"An image to transform (image-to-image), as a FILE_ENTRY: https URL (downloaded by the server), data: URL or local file; png, jpeg or webp up to 3 MB."`
+	Output            string         `json:"output,omitempty" jsonschema:"enum=auto,enum=inline,enum=file,enum=url" jsonschema_description:"Where the images go: inline (image blocks in the result), file (saved on the server's disk; the result gives the path), url (NanoGPT's URL) or auto (inline while small enough for the client, else file, or url when hosted). The operator's default when omitted."`
+}
+
+// ImageMessage is one part of the image prompt.
+type ImageMessage struct {
+	Content string   `json:"content" jsonschema:"minLength=1" jsonschema_description:"Text describing (or, with weight 0 or below, excluding) part of the image."`
+	Weight  *float64 `json:"weight,omitempty" jsonschema_description:"Emphasis: heavier messages come first in the prompt; 0 or below means avoid this. Default 1."`
+}
+
+// CreateImageOutput is the structured result of createImage.
+type CreateImageOutput struct {
+	Images           []Delivered `json:"images" jsonschema_description:"Every generated image, in order, with where it went."`
+	Prompt           string      `json:"prompt" jsonschema_description:"The prompt sent to NanoGPT, built from imageMessages."`
+	Model            string      `json:"model" jsonschema_description:"The model used."`
+	Cost             *float64    `json:"cost,omitempty" jsonschema_description:"What the call cost, as NanoGPT reported it."`
+	PaymentSource    string      `json:"paymentSource,omitempty" jsonschema_description:"How it was paid, e.g. USD."`
+	RemainingBalance *float64    `json:"remainingBalance,omitempty" jsonschema_description:"The balance left after the call, when reported."`
+}
+
+func createImageTool() definition {
+	return tool[CreateImageInput]{
+		name:  "createImage",
+		title: "Create images with NanoGPT",
+		description: "Generate images from text with a NanoGPT image model, or transform an inputImage (image-to-image, with strength). " +
+			"imageMessages become one prompt: positive weights first by weight, weight <= 0 as an 'Avoid:' line. " +
+			"Returns every image (n of them): inline image blocks when small enough, otherwise saved files or NanoGPT URLs (see output), " +
+			"with a text line per image saying type, size and where it is, and the cost. Paid per image.",
+		output: new(CreateImageOutput),
+		run:    runCreateImage,
+	}
+}
+
+// imagePrompt turns weighted messages into one prompt (see ImageMessages'
+// description). ok is false when no message has a positive weight.
+func imagePrompt(msgs []ImageMessage) (prompt string, ok bool) {
+	type weighted struct {
+		text string
+		w    float64
+	}
+	var pos []weighted
+	var avoid []string
+	for _, m := range msgs {
+		w := 1.0
+		if m.Weight != nil {
+			w = *m.Weight
+		}
+		text := strings.TrimSpace(m.Content)
+		if w > 0 {
+			pos = append(pos, weighted{text, w})
+		} else {
+			avoid = append(avoid, text)
+		}
+	}
+	sort.SliceStable(pos, func(i, j int) bool { return pos[i].w > pos[j].w })
+	lines := make([]string, 0, len(pos)+1)
+	for _, p := range pos {
+		lines = append(lines, p.text)
+	}
+	if len(avoid) > 0 {
+		lines = append(lines, "Avoid: "+strings.Join(avoid, "; "))
+	}
+	return strings.Join(lines, "\n"), len(pos) > 0
+}
+
+func runCreateImage(ctx context.Context, c *call, in *CreateImageInput) (*mcp.CallToolResult, error) {
+	prompt, ok := imagePrompt(in.ImageMessages)
+	if !ok {
+		return nil, invalid("imageMessages: at least one message needs a positive weight (weights of 0 or below only say what to avoid)")
+	}
+	mode, err := c.deps.Media.resolve(in.Output) // refuse an unavailable mode before paying
+	if err != nil {
+		return nil, err
+	}
+	req := nanogpt.ImageRequest{
+		Model: in.Model, Prompt: prompt, N: in.N, Size: in.Size, ResponseFormat: in.ResponseFormat, Seed: in.Seed,
+		GuidanceScale: in.GuidanceScale, Strength: in.Strength, NumInferenceSteps: in.NumInferenceSteps, User: in.User,
+	}
+	if in.InputImage != nil {
+		img, err := c.deps.Files.load(ctx, *in.InputImage, "inputImage", maxInputImageBytes)
+		if err != nil {
+			return nil, err
+		}
+		// The bytes decide: every allowed type is recognisable by its content,
+		// and a name or label alone must not pass text off as an image.
+		sniffed := normMIME(http.DetectContentType(img.data))
+		if !imageTypes[sniffed] {
+			return nil, invalid("inputImage: %s is not a png, jpeg, webp or gif image (declared %s, content looks like %s)",
+				img.name, firstNonEmpty(img.mime, "no type"), sniffed)
+		}
+		img.mime = sniffed
+		req.ImageDataURL = img.dataURL()
+	} else if in.Strength != nil {
+		return nil, invalid("strength: only used with inputImage (image-to-image); give inputImage or leave strength out")
+	}
+	if req.ResponseFormat == "" {
+		req.ResponseFormat = "b64_json"
+		// url mode wants NanoGPT's URLs; so does auto on a hosted server, where
+		// images too big to inline go back as URLs (bytes would have to go inline).
+		if mode == OutputURL || (mode == OutputAuto && c.deps.Media.Hosted) {
+			req.ResponseFormat = "url"
+		}
+	}
+	c.progress.report("generating with "+in.Model, true)
+	resp, err := c.client.CreateImage(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	items := make([]mediaItem, 0, len(resp.Data))
+	for i, d := range resp.Data {
+		it := mediaItem{url: d.URL, mime: "image/png"}
+		if d.B64JSON != "" {
+			data, err := base64.StdEncoding.DecodeString(d.B64JSON)
+			if err != nil {
+				return nil, &nanogpt.APIError{Code: "invalid_response", Message: fmt.Sprintf("image %d is not valid base64: %v", i+1, err)}
+			}
+			it.data = data
+			it.mime = mediaType(data, "image/png")
+		} else if ext := extTypes[strings.TrimPrefix(strings.ToLower(pathExt(d.URL)), ".")]; strings.HasPrefix(ext, "image/") {
+			it.mime = ext
+		}
+		items = append(items, it)
+	}
+	dv := &deliverer{policy: &c.deps.Media, c: c, kind: "image", expiry: " (NanoGPT's signed URLs expire after about an hour)"}
+	blocks, lines, delivered, err := dv.deliver(ctx, mode, items)
+	if err != nil {
+		return nil, err
+	}
+	out := CreateImageOutput{Images: delivered, Prompt: prompt, Model: in.Model, Cost: resp.Cost, PaymentSource: resp.PaymentSource, RemainingBalance: resp.RemainingBalance}
+	summary := fmt.Sprintf("Created %d image(s) with %s%s.", len(items), in.Model, costText(resp.Cost, resp.PaymentSource))
+	if resp.RemainingBalance != nil {
+		summary += fmt.Sprintf(" Remaining balance: %.6g.", *resp.RemainingBalance)
+	}
+	content := append([]mcp.Content{mcp.NewTextContent(summary + "\n" + strings.Join(lines, "\n"))}, blocks...)
+	return &mcp.CallToolResult{Content: content, StructuredContent: out}, nil
+}

@@ -1,0 +1,269 @@
+package tools
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+)
+
+// Output modes for generated media.
+const (
+	OutputAuto   = "auto"   // inline while it fits; then a file (local) or NanoGPT's URL (hosted)
+	OutputInline = "inline" // image or audio content blocks
+	OutputFile   = "file"   // written to the output folder; the result names the path
+	OutputURL    = "url"    // NanoGPT's URL, when it gave one
+)
+
+// maxMediaBytes caps one downloaded image or audio file.
+const maxMediaBytes = 64 << 20
+
+// Media is the operator's policy for generated images and audio.
+type Media struct {
+	Mode      string // the default output mode (auto when empty)
+	Dir       string // output folder for file mode; empty: file mode unavailable
+	InlineMax int64  // the most base64 bytes one result may carry inline
+	Hosted    bool   // served over HTTP: files on the server's disk do not reach the person
+}
+
+// mediaItem is one generated image or audio file: its bytes, NanoGPT's URL, or both.
+type mediaItem struct {
+	data []byte
+	mime string
+	url  string
+}
+
+// Delivered says where one generated file went.
+type Delivered struct {
+	MimeType string `json:"mimeType" jsonschema_description:"The file's MIME type."`
+	Bytes    int    `json:"bytes,omitempty" jsonschema_description:"Its size in bytes, when known."`
+	Path     string `json:"path,omitempty" jsonschema_description:"Absolute path of the saved file (file mode)."`
+	URL      string `json:"url,omitempty" jsonschema_description:"NanoGPT's URL for the file (url mode); it expires."`
+	Inline   bool   `json:"inline,omitempty" jsonschema_description:"True when the file is in this result as an image or audio block."`
+}
+
+// deliverer delivers the media of one call.
+type deliverer struct {
+	policy *Media
+	c      *call
+	kind   string // "image" or "audio", for names and text
+	expiry string // what is known of how long NanoGPT's URLs last
+}
+
+// deliver puts items where mode says, returning the content blocks, a line per
+// item for the summary, and what went where. mode "" means the operator's default.
+func (d *deliverer) deliver(ctx context.Context, mode string, items []mediaItem) ([]mcp.Content, []string, []Delivered, error) {
+	mode, err := d.policy.resolve(mode)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var (
+		blocks []mcp.Content
+		lines  []string
+		out    []Delivered
+	)
+	if mode == OutputAuto {
+		mode = d.autoMode(ctx, items)
+	}
+	for i := range items {
+		it := &items[i]
+		label := fmt.Sprintf("%s %d", d.kind, i+1)
+		if len(items) == 1 {
+			label = d.kind
+		}
+		target := mode
+		note := ""
+		if target == OutputURL && it.url == "" {
+			target, note = d.noURL(), " (NanoGPT returned the bytes, not a URL)"
+		}
+		if target != OutputURL && it.data == nil {
+			if err := d.fetch(ctx, it); err != nil {
+				d.c.deps.Logger.Warn("media download failed; returning the URL", "kind", d.kind, "err", err)
+				target, note = OutputURL, fmt.Sprintf(" (downloading it failed: %v)", err)
+			}
+		}
+		dl := Delivered{MimeType: it.mime, Bytes: len(it.data)}
+		switch target {
+		case OutputURL:
+			dl.URL = it.url
+			lines = append(lines, fmt.Sprintf("%s: %s at %s%s%s", label, it.mime, it.url, d.expiry, note))
+		case OutputFile:
+			path, err := d.save(it)
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			dl.Path = path
+			lines = append(lines, fmt.Sprintf("%s: %s, %s, saved to %s%s", label, it.mime, humanBytes(int64(len(it.data))), path, note))
+		default:
+			dl.Inline = true
+			b64 := base64.StdEncoding.EncodeToString(it.data)
+			if d.kind == "audio" {
+				blocks = append(blocks, mcp.NewAudioContent(b64, it.mime))
+			} else {
+				blocks = append(blocks, mcp.NewImageContent(b64, it.mime))
+			}
+			lines = append(lines, fmt.Sprintf("%s: %s, %s, shown inline%s", label, it.mime, humanBytes(int64(len(it.data))), note))
+		}
+		out = append(out, dl)
+	}
+	return blocks, lines, out, nil
+}
+
+// autoMode picks inline when every item fits under the inline cap together;
+// otherwise a file when the server runs locally, else NanoGPT's URLs.
+func (d *deliverer) autoMode(ctx context.Context, items []mediaItem) string {
+	total := int64(0)
+	for i := range items {
+		if items[i].data == nil && d.fetch(ctx, &items[i]) != nil {
+			return d.fallback()
+		}
+		total += int64(base64.StdEncoding.EncodedLen(len(items[i].data)))
+	}
+	if total <= d.policy.InlineMax {
+		return OutputInline
+	}
+	return d.fallback()
+}
+
+// resolve turns a call's output parameter ("" for the operator's default) into
+// the mode to use, refusing file mode when no output folder is configured. Tools
+// call it before paying for a request, and deliver again.
+func (m *Media) resolve(mode string) (string, error) {
+	mode = firstNonEmpty(mode, m.Mode, OutputAuto)
+	if mode == OutputFile && m.Dir == "" {
+		return "", invalid("output: file mode is not available on this server (no output folder is configured); use inline or url")
+	}
+	return mode, nil
+}
+
+// noURL is where an item goes that should be a URL but came as bytes only: a
+// file when the server runs locally with an output folder, else inline (a
+// hosted server has no URL to give, and its files would not reach the person).
+func (d *deliverer) noURL() string {
+	if !d.policy.Hosted && d.policy.Dir != "" {
+		return OutputFile
+	}
+	return OutputInline
+}
+
+// fallback is where media goes when inline is too big.
+func (d *deliverer) fallback() string {
+	switch {
+	case !d.policy.Hosted && d.policy.Dir != "":
+		return OutputFile
+	case d.policy.Hosted:
+		return OutputURL
+	}
+	return OutputInline
+}
+
+// fetch downloads an item's URL from NanoGPT's storage and sniffs its type.
+func (d *deliverer) fetch(ctx context.Context, it *mediaItem) error {
+	if it.data != nil {
+		return nil
+	}
+	if it.url == "" {
+		return errors.New("no data and no URL")
+	}
+	data, ctype, err := d.c.client.Download(ctx, it.url, maxMediaBytes)
+	if err != nil {
+		return err
+	}
+	it.data = data
+	// Storage often labels files application/octet-stream: keep the type
+	// known so far unless the download names an image or audio type.
+	declared := normMIME(ctype)
+	if !strings.HasPrefix(declared, "image/") && !strings.HasPrefix(declared, "audio/") {
+		declared = ""
+	}
+	it.mime = mediaType(data, firstNonEmpty(declared, it.mime))
+	return nil
+}
+
+// save writes an item to the output folder under a new, unique, safe name.
+func (d *deliverer) save(it *mediaItem) (string, error) {
+	dir, err := filepath.Abs(d.policy.Dir) // the result names an absolute path, and file:// URLs need one
+	if err != nil {
+		return "", fmt.Errorf("the output folder %s: %w", d.policy.Dir, err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("create the output folder %s: %w", dir, err)
+	}
+	ext := firstNonEmpty(extOfMIME[it.mime], "bin")
+	var rnd [4]byte
+	_, _ = rand.Read(rnd[:])
+	base := fmt.Sprintf("%s-%s-%s", d.kind, time.Now().Format("20060102-150405"), hex.EncodeToString(rnd[:]))
+	for n := 0; ; n++ {
+		name := base + "." + ext
+		if n > 0 {
+			name = fmt.Sprintf("%s-%d.%s", base, n, ext)
+		}
+		path := filepath.Join(dir, name)
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return "", fmt.Errorf("save %s: %w", path, err)
+		}
+		if _, err := f.Write(it.data); err != nil {
+			f.Close()
+			return "", fmt.Errorf("save %s: %w", path, err)
+		}
+		if err := f.Close(); err != nil {
+			return "", fmt.Errorf("save %s: %w", path, err)
+		}
+		return path, nil
+	}
+}
+
+// mediaType sniffs the type of generated bytes, falling back to declared.
+func mediaType(data []byte, declared string) string {
+	if len(data) > 0 {
+		sniffed := normMIME(http.DetectContentType(data))
+		if strings.HasPrefix(sniffed, "image/") || strings.HasPrefix(sniffed, "audio/") {
+			if sniffed == "audio/wave" {
+				sniffed = "audio/wav"
+			}
+			return sniffed
+		}
+	}
+	return firstNonEmpty(declared, "application/octet-stream")
+}
+
+// costText renders a reported cost for the summary line.
+func costText(amount *float64, currency string) string {
+	if amount == nil {
+		return ""
+	}
+	return fmt.Sprintf("; cost %s %.6g", firstNonEmpty(currency, "USD"), *amount)
+}
+
+// pathExt is the extension of a URL's path (without its query).
+func pathExt(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return ""
+	}
+	return path.Ext(u.Path)
+}
+
+// fileURLOf is the file:// URL of an absolute path ("" for "").
+func fileURLOf(p string) string {
+	if p == "" {
+		return ""
+	}
+	return (&url.URL{Scheme: "file", Path: filepath.ToSlash(p)}).String()
+}

@@ -1,0 +1,85 @@
+package tools
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/nanogpt-mcp/nanogpt-mcp/nanogpt"
+)
+
+// CreateSpeechInput is the input of createSpeech.
+type CreateSpeechInput struct {
+	Model          string   `json:"model" jsonschema:"minLength=1" jsonschema_description:"ID of the NanoGPT text-to-speech model, e.g. tts-1, gpt-4o-mini-tts, Kokoro-82m, Elevenlabs-Turbo-V2.5."`
+	Input          string   `json:"input" jsonschema:"minLength=1" jsonschema_description:"The text to speak (OpenAI models take up to 4096 characters, others up to 10000)."`
+	Voice          string   `json:"voice,omitempty" jsonschema_description:"Voice id, model-specific: alloy, echo, nova, shimmer... (OpenAI), af_bella, am_adam... (Kokoro), Rachel, Adam... (ElevenLabs)."`
+	ResponseFormat string   `json:"responseFormat,omitempty" jsonschema:"enum=mp3,enum=wav,enum=opus,enum=aac,enum=flac,enum=pcm" jsonschema_description:"Audio format (OpenAI models only; others return their own format, usually mp3)."`
+	Speed          *float64 `json:"speed,omitempty" jsonschema:"minimum=0.1,maximum=5" jsonschema_description:"0.1 to 5 playback speed; not supported by gpt-4o-mini-tts."`
+	Output         string   `json:"output,omitempty" jsonschema:"enum=auto,enum=inline,enum=file,enum=url" jsonschema_description:"Where the audio goes: inline (an audio block in the result), file (saved on the server's disk; the result gives the path), url (NanoGPT's URL, when it gives one) or auto (inline while small enough for the client, else file, or url when hosted). The operator's default when omitted."`
+}
+
+// CreateSpeechOutput is the reference component's output {file, audioUrl}, plus
+// where the audio went and its cost.
+type CreateSpeechOutput struct {
+	File     FileEntry `json:"file" jsonschema_description:"The generated audio file: url is its file:// path when saved, else NanoGPT's URL, else empty (inline only)."`
+	AudioURL string    `json:"audioUrl,omitempty" jsonschema_description:"NanoGPT's URL for the audio, when it gave one."`
+	Audio    Delivered `json:"audio" jsonschema_description:"Where the audio went."`
+	Model    string    `json:"model" jsonschema_description:"The model used."`
+	Cost     *float64  `json:"cost,omitempty" jsonschema_description:"What the call cost, when NanoGPT reported it."`
+	Currency string    `json:"currency,omitempty" jsonschema_description:"Currency or payment source of the cost."`
+	RunID    string    `json:"runId,omitempty" jsonschema_description:"NanoGPT's job id, when the speech was made by an asynchronous job."`
+}
+
+func createSpeechTool() definition {
+	return tool[CreateSpeechInput]{
+		name:  "createSpeech",
+		title: "Create speech with NanoGPT",
+		description: "Turn text into spoken audio with a NanoGPT text-to-speech model. Returns the audio inline (an audio block) when small enough, " +
+			"otherwise as a saved file or NanoGPT's URL (see output), with a text line saying type, size and where it is. " +
+			"Slow models (ElevenLabs) run as jobs that are waited for; progress is reported when requested. Paid per character.",
+		output: new(CreateSpeechOutput),
+		run:    runCreateSpeech,
+	}
+}
+
+func runCreateSpeech(ctx context.Context, c *call, in *CreateSpeechInput) (*mcp.CallToolResult, error) {
+	mode, err := c.deps.Media.resolve(in.Output) // refuse an unavailable mode before paying
+	if err != nil {
+		return nil, err
+	}
+	c.progress.report("speaking with "+in.Model, true)
+	poll := c.deps.Poll
+	poll.OnPoll = func(status string, attempt int) {
+		c.progress.report(fmt.Sprintf("speech job %s (check %d)", status, attempt), true)
+	}
+	sp, err := c.client.CreateSpeech(ctx, nanogpt.SpeechRequest{
+		Model: in.Model, Input: in.Input, Voice: in.Voice, ResponseFormat: in.ResponseFormat, Speed: in.Speed,
+	}, poll)
+	if err != nil {
+		return nil, err
+	}
+	// A generic type (application/octet-stream) says less than the requested format.
+	ctype := normMIME(sp.ContentType)
+	if !strings.HasPrefix(ctype, "audio/") {
+		ctype = ""
+	}
+	declared := firstNonEmpty(ctype, extTypes[in.ResponseFormat], "audio/mpeg")
+	it := mediaItem{data: sp.Audio, url: sp.AudioURL, mime: mediaType(sp.Audio, declared)}
+	dv := &deliverer{policy: &c.deps.Media, c: c, kind: "audio", expiry: " (NanoGPT does not say how long it lasts; download it soon)"}
+	blocks, lines, delivered, err := dv.deliver(ctx, mode, []mediaItem{it})
+	if err != nil {
+		return nil, err
+	}
+	dl := delivered[0]
+	ext := extOfMIME[dl.MimeType]
+	file := FileEntry{Name: "speech." + firstNonEmpty(ext, "bin"), MimeType: dl.MimeType, Extension: ext, URL: firstNonEmpty(fileURLOf(dl.Path), sp.AudioURL)}
+	if dl.Path != "" {
+		file.Name = filepath.Base(dl.Path)
+	}
+	out := CreateSpeechOutput{File: file, AudioURL: sp.AudioURL, Audio: dl, Model: in.Model, Cost: sp.Cost, Currency: sp.Currency, RunID: sp.RunID}
+	summary := fmt.Sprintf("Created speech with %s%s.\n%s", in.Model, costText(sp.Cost, sp.Currency), strings.Join(lines, "\n"))
+	return &mcp.CallToolResult{Content: append([]mcp.Content{mcp.NewTextContent(summary)}, blocks...), StructuredContent: out}, nil
+}

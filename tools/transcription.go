@@ -1,0 +1,98 @@
+package tools
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/nanogpt-mcp/nanogpt-mcp/nanogpt"
+)
+
+// maxUploadBytes is NanoGPT's limit on an uploaded audio file; larger ones go by URL.
+const maxUploadBytes = 3 << 20
+
+// audioTypes are the upload types NanoGPT transcribes.
+var audioTypes = map[string]bool{
+	"audio/mpeg": true, "audio/mp3": true, "audio/wav": true, "audio/x-wav": true, "audio/wave": true,
+	"audio/mp4": true, "audio/x-m4a": true, "audio/m4a": true, "audio/ogg": true, "audio/aac": true, "audio/x-aac": true,
+}
+
+// CreateTranscriptionInput is the input of createTranscription.
+type CreateTranscriptionInput struct {
+	Model    string    `json:"model" jsonschema:"minLength=1" jsonschema_description:"ID of the NanoGPT speech-to-text model, e.g. Whisper-Large-V3, Wizper, gpt-4o-mini-transcribe, Elevenlabs-STT (with word timings and speakers)."`
+	File     FileEntry `json:"file" jsonschema_description:"The audio to transcribe (MP3, WAV, M4A, OGG, AAC). An https:// URL is handed to NanoGPT as is (up to 500 MB); a data: URL or local file is uploaded (up to 3 MB)."`
+	Language string    `json:"language,omitempty" jsonschema:"enum=af,enum=am,enum=ar,enum=as,enum=az,enum=ba,enum=be,enum=bg,enum=bn,enum=bo,enum=br,enum=bs,enum=ca,enum=cs,enum=cy,enum=da,enum=de,enum=el,enum=en,enum=es,enum=et,enum=eu,enum=fa,enum=fi,enum=fo,enum=fr,enum=gl,enum=gu,enum=ha,enum=haw,enum=he,enum=hi,enum=hr,enum=ht,enum=hu,enum=hy,enum=id,enum=is,enum=it,enum=ja,enum=jw,enum=ka,enum=kk,enum=km,enum=kn,enum=ko,enum=la,enum=lb,enum=ln,enum=lo,enum=lt,enum=lv,enum=mg,enum=mi,enum=mk,enum=ml,enum=mn,enum=mr,enum=ms,enum=mt,enum=my,enum=ne,enum=nl,enum=nn,enum=no,enum=oc,enum=pa,enum=pl,enum=ps,enum=pt,enum=ro,enum=ru,enum=sa,enum=sd,enum=si,enum=sk,enum=sl,enum=sn,enum=so,enum=sq,enum=sr,enum=su,enum=sv,enum=sw,enum=ta,enum=te,enum=tg,enum=th,enum=tk,enum=tl,enum=tr,enum=tt,enum=uk,enum=ur,enum=uz,enum=vi,enum=yi,enum=yo,enum=yue,enum=zh" jsonschema_description:"The spoken language (ISO 639 code); detected when omitted."`
+}
+
+// CreateTranscriptionOutput is the structured result of createTranscription.
+type CreateTranscriptionOutput struct {
+	Text        string          `json:"text" jsonschema_description:"The transcript."`
+	Language    string          `json:"language,omitempty" jsonschema_description:"The language NanoGPT reported."`
+	Duration    float64         `json:"durationMinutes,omitempty" jsonschema_description:"The audio's length in minutes, when reported."`
+	Model       string          `json:"model" jsonschema_description:"The model used."`
+	Cost        *float64        `json:"cost,omitempty" jsonschema_description:"What the call cost, when NanoGPT reported it."`
+	Currency    string          `json:"currency,omitempty" jsonschema_description:"Currency of the cost."`
+	Words       json.RawMessage `json:"words,omitempty" jsonschema_description:"Word timings (and speakers), when the model returned them."`
+	Diarization json.RawMessage `json:"diarization,omitempty" jsonschema_description:"Speaker segments, when the model returned them."`
+	RunID       string          `json:"runId,omitempty" jsonschema_description:"NanoGPT's job id, when the transcription ran as an asynchronous job."`
+}
+
+func createTranscriptionTool() definition {
+	return tool[CreateTranscriptionInput]{
+		name:  "createTranscription",
+		title: "Transcribe audio with NanoGPT",
+		description: "Transcribe speech in an audio file (MP3, WAV, M4A, OGG, AAC) to text with a NanoGPT speech-to-text model. " +
+			"Give the file as an https URL (up to 500 MB, fetched by NanoGPT) or, up to 3 MB, as a data: URL or local file. " +
+			"Returns the transcript as text, and as structured content with language, duration, cost and (when the model gives them) " +
+			"word timings and speakers. Long jobs are waited for; progress is reported when requested. Paid per minute of audio.",
+		readOnly: true,
+		output:   new(CreateTranscriptionOutput),
+		run:      runCreateTranscription,
+	}
+}
+
+func runCreateTranscription(ctx context.Context, c *call, in *CreateTranscriptionInput) (*mcp.CallToolResult, error) {
+	req := nanogpt.TranscriptionRequest{Model: in.Model, Language: in.Language}
+	src, err := c.deps.Files.open(in.File, "file", maxUploadBytes)
+	if err != nil {
+		var f *Failure
+		if errors.As(err, &f) && (strings.Contains(f.Message, "allowed here") || strings.Contains(f.Message, "larger than")) {
+			f.Message += ". NanoGPT takes uploads up to 3 MB: pass the audio as an https:// URL instead (up to 500 MB)"
+		}
+		return nil, err
+	}
+	if src.remote() {
+		req.AudioURL = src.url
+	} else {
+		mt := mediaType(src.data, src.mime)
+		if !audioTypes[mt] && !audioTypes[src.mime] {
+			return nil, invalid("file: %s has type %s, which NanoGPT does not transcribe (allowed: MP3, WAV, M4A, OGG, AAC)", src.name, firstNonEmpty(mt, "unknown"))
+		}
+		req.Audio, req.FileName, req.ContentType = src.data, src.name, firstNonEmpty(src.mime, mt)
+	}
+	c.progress.report("transcribing with "+in.Model, true)
+	poll := c.deps.Poll
+	poll.OnPoll = func(status string, attempt int) {
+		c.progress.report(fmt.Sprintf("transcription job %s (check %d)", status, attempt), true)
+	}
+	tr, err := c.client.Transcribe(ctx, req, poll)
+	if err != nil {
+		return nil, err
+	}
+	out := CreateTranscriptionOutput{Text: tr.Text, Language: tr.Language, Duration: tr.Duration, Model: in.Model, Cost: tr.Cost,
+		Currency: tr.Currency, Words: tr.Words, Diarization: tr.Diarization, RunID: tr.RunID}
+	// The transcript comes first, as is; a second block says what was made.
+	summary := fmt.Sprintf("Transcribed %s with %s: %d characters of text, above", src.name, in.Model, len([]rune(tr.Text)))
+	if tr.Duration > 0 {
+		summary += fmt.Sprintf("; %.3g min of audio", tr.Duration)
+	}
+	if tr.Language != "" {
+		summary += "; language " + tr.Language
+	}
+	summary += costText(tr.Cost, tr.Currency) + "."
+	return &mcp.CallToolResult{Content: []mcp.Content{mcp.NewTextContent(tr.Text), mcp.NewTextContent(summary)}, StructuredContent: out}, nil
+}
