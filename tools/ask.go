@@ -348,5 +348,20 @@ func askResult(in *AskInput, req nanogpt.ChatRequest, resp *nanogpt.ChatResponse
 				Next:    "Try again, or use a model whose capabilities include structured_output."}
 		}
 	}
-	return &mcp.CallToolResult{Content: []mcp.Content{mcp.NewTextContent(out.Answer)}, StructuredContent: out}, nil
+	return &mcp.CallToolResult{Content: []mcp.Content{mcp.NewTextContent(out.Answer), mcp.NewTextContent(askFooter(out))}, StructuredContent: out}, nil
+}
+
+// askFooter is the short line after the answer: model, tokens, cost.
+func askFooter(out AskOutput) string {
+	line := "[" + out.Model
+	if out.Usage != nil {
+		line += fmt.Sprintf(" · %d tokens (%d in, %d out)", out.Usage.TotalTokens, out.Usage.PromptTokens, out.Usage.CompletionTokens)
+	}
+	if out.Cost != nil {
+		line += fmt.Sprintf(" · cost %s %.6g", out.Cost.Currency, out.Cost.Amount)
+	}
+	if out.FinishReason != "" && out.FinishReason != "stop" {
+		line += " · finish reason " + out.FinishReason
+	}
+	return line + "]"
 }

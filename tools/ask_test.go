@@ -141,8 +141,11 @@ func TestAskSimpleWireFormat(t *testing.T) {
 	if res.IsError {
 		t.Fatalf("unexpected error: %s", text(res))
 	}
-	if got := text(res); got != "The answer is 4." {
-		t.Errorf("text = %q", got)
+	if got := mcp.GetTextFromContent(res.Content[0]); got != "The answer is 4." {
+		t.Errorf("first text block = %q, want the answer alone", got)
+	}
+	if got := mcp.GetTextFromContent(res.Content[1]); got != "[openai/gpt-5.1 · 29 tokens (9 in, 20 out) · cost USD 0.000169]" {
+		t.Errorf("second text block = %q, want model, tokens and cost", got)
 	}
 	body := h.chatBody()
 	msgs := body["messages"].([]any)
@@ -453,8 +456,8 @@ func TestAskStreamsWithProgress(t *testing.T) {
 	if res.IsError {
 		t.Fatal(text(res))
 	}
-	if text(res) != answer {
-		t.Errorf("streamed answer = %q", text(res))
+	if got := mcp.GetTextFromContent(res.Content[0]); got != answer {
+		t.Errorf("streamed answer = %q", got)
 	}
 	body := h.chatBody()
 	if body["stream"] != true || body["stream_options"].(map[string]any)["include_usage"] != true {
