@@ -30,6 +30,7 @@ type harness struct {
 	t      *testing.T
 	fake   *nanogpttest.Server
 	client *client.Client
+	server *server.MCPServer
 	root   string // the allowed folder
 
 	mu            sync.Mutex
@@ -79,7 +80,7 @@ func newHarnessWith(t *testing.T, key string, media tools.Media) *harness {
 	if _, err := cl.Initialize(ctx, init); err != nil {
 		t.Fatal(err)
 	}
-	h.client = cl
+	h.client, h.server = cl, s
 	return h
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path"
 	"strings"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -72,7 +73,16 @@ func runCreateTranscription(ctx context.Context, c *call, in *CreateTranscriptio
 		if !audioTypes[mt] && !audioTypes[src.mime] {
 			return nil, invalid("file: %s has type %s, which NanoGPT does not transcribe (allowed: MP3, WAV, M4A, OGG, AAC)", src.name, firstNonEmpty(mt, "unknown"))
 		}
-		req.Audio, req.FileName, req.ContentType = src.data, src.name, firstNonEmpty(src.mime, mt)
+		ctype := mt // the declared type when it is an audio type, else what the bytes are
+		if audioTypes[src.mime] {
+			ctype = src.mime
+		}
+		name := src.name
+		if ext := extOfMIME[ctype]; path.Ext(name) == "" && ext != "" {
+			name += "." + ext // NanoGPT may tell the format by the name: a data: URL is "attachment" otherwise
+		}
+		src.name = name
+		req.Audio, req.FileName, req.ContentType = src.data, name, ctype
 	}
 	c.progress.report("transcribing with "+in.Model, true)
 	poll := c.deps.Poll
