@@ -58,6 +58,7 @@ type config struct {
 	tools         []string          // the tools to expose (all when empty)
 	defaultModels map[string]string // tool name → default model
 	hosting       hostingConfig     // the HTTP transports' settings (http.go)
+	reliability   reliabilityConfig // per-tool time limits and retries (reliability.go)
 }
 
 // String never shows the key.
@@ -125,7 +126,7 @@ func parseConfig(args []string, getenv func(string) string, stdout, stderr io.Wr
 	fs.StringVar(&cfg.baseURL, "base-url", env("NANOGPT_BASE_URL", nanogpt.DefaultBaseURL), "NanoGPT `URL`; /api/v1/... and /api/... are appended (e.g. https://api.nano-gpt.com for large uploads) [$NANOGPT_BASE_URL]")
 	fs.Var(&allowDirs, "allow-dir", "`folder` whose files tools may read as attachments or audio (repeatable; the environment twin is a list separated by '"+string(os.PathListSeparator)+"'). Default over stdio: the working directory. Hosted (sse, http): none, and local paths are refused [$NANOGPT_MCP_ALLOW_DIRS]")
 	fs.StringVar(&privateS, "allow-private-urls", env("NANOGPT_MCP_ALLOW_PRIVATE_URLS", "false"), "`bool`: let the server download URLs on loopback, private and link-local addresses (off: such URLs are refused) [$NANOGPT_MCP_ALLOW_PRIVATE_URLS]")
-	fs.StringVar(&timeoutS, "timeout", env("NANOGPT_MCP_TIMEOUT", "5m"), "`duration` one NanoGPT call may take, e.g. 90s or 10m [$NANOGPT_MCP_TIMEOUT]")
+	fs.StringVar(&timeoutS, "timeout", env("NANOGPT_MCP_TIMEOUT", "5m"), "`duration` one tool call may take in all, e.g. 90s or 10m; also ask's default (createImage, createSpeech and createTranscription have their own limits) [$NANOGPT_MCP_TIMEOUT]")
 	fs.StringVar(&workersS, "workers", env("NANOGPT_MCP_WORKERS", "32"), "`n` tool calls served at once over stdio (1-100); calls wait on NanoGPT, not the CPU [$NANOGPT_MCP_WORKERS]")
 	fs.StringVar(&logLevelS, "log-level", env("NANOGPT_MCP_LOG_LEVEL", "info"), "`debug|info|warn|error`; logs go to stderr, never stdout [$NANOGPT_MCP_LOG_LEVEL]")
 	fs.StringVar(&cfg.mediaMode, "media-output", env("NANOGPT_MCP_MEDIA_OUTPUT", "auto"), "`auto|inline|file|url`: where generated images and audio go by default (a call may override it with its output parameter). inline: image/audio blocks in the result; file: saved in --output-dir, the result gives the path; url: NanoGPT's URL (expires); auto: inline while under --inline-limit, else file (stdio) or url (hosted) [$NANOGPT_MCP_MEDIA_OUTPUT]")
@@ -140,6 +141,7 @@ func parseConfig(args []string, getenv func(string) string, stdout, stderr io.Wr
 	}
 	fs.BoolVar(&showVer, "version", false, "print the version and exit")
 	cfg.hosting.addFlags(fs, env)
+	cfg.reliability.addFlags(fs, env)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), usageHeader, versionString())
 		fs.PrintDefaults()
@@ -214,6 +216,9 @@ func parseConfig(args []string, getenv func(string) string, stdout, stderr io.Wr
 	if err := cfg.hosting.check(&cfg); err != nil {
 		return cfg, err
 	}
+	if err := cfg.reliability.check(); err != nil {
+		return cfg, err
+	}
 	dirs := allowDirs.vals
 	if !allowDirs.set {
 		if v := getenv("NANOGPT_MCP_ALLOW_DIRS"); v != "" {
@@ -258,7 +263,8 @@ const instructions = `Tools for the NanoGPT API. ask: chat with any NanoGPT text
 
 // newServer builds the MCP server with every tool registered.
 func newServer(cfg config, logger *slog.Logger) (*server.MCPServer, error) {
-	client := nanogpt.New(nanogpt.Config{BaseURL: cfg.baseURL, APIKey: cfg.apiKey, Timeout: cfg.timeout, UserAgent: "nanogpt-mcp/" + versionString()})
+	// Each tool call is bounded as a whole (Deps.Timeouts), so requests get no separate limit.
+	client := nanogpt.New(nanogpt.Config{BaseURL: cfg.baseURL, APIKey: cfg.apiKey, Retry: cfg.reliability.retry, UserAgent: "nanogpt-mcp/" + versionString()})
 	s := server.NewMCPServer("nanogpt-mcp", versionString(),
 		server.WithToolCapabilities(false),
 		server.WithInstructions(instructions),
@@ -270,9 +276,11 @@ func newServer(cfg config, logger *slog.Logger) (*server.MCPServer, error) {
 			}
 			return client, nil
 		},
-		Files:  tools.Files{Roots: cfg.allowDirs, Fetch: tools.NewFetcher(cfg.allowPrivate, time.Minute)},
-		Media:  tools.Media{Mode: cfg.mediaMode, Dir: cfg.outputDir, InlineMax: cfg.inlineMax, Hosted: cfg.transport != "stdio"},
-		Logger: logger,
+		Files:    tools.Files{Roots: cfg.allowDirs, Fetch: tools.NewFetcher(cfg.allowPrivate, time.Minute)},
+		Media:    tools.Media{Mode: cfg.mediaMode, Dir: cfg.outputDir, InlineMax: cfg.inlineMax, Hosted: cfg.transport != "stdio"},
+		Logger:   logger,
+		Timeouts: cfg.reliability.limits(cfg.timeout),
+		Poll:     cfg.reliability.poll,
 	}
 	if err := tools.Register(s, deps, cfg.tools, cfg.defaultModels); err != nil {
 		return nil, err
@@ -287,7 +295,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return err
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
-	if cfg.apiKey == "" {
+	if cfg.apiKey == "" && !cfg.hosting.callerKeys() {
 		logger.Warn("NANOGPT_API_KEY is not set: tools will answer with an error until it is")
 	}
 	s, err := newServer(cfg, logger)
@@ -297,16 +305,24 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	logger.Info("starting", "version", versionString(), "config", cfg.String())
 	switch cfg.transport {
 	case "stdio":
-		ss := server.NewStdioServer(s)
-		ss.SetErrorLogger(log.New(stderr, "mcp: ", 0))
-		server.WithWorkerPoolSize(cfg.workers)(ss)
-		server.WithQueueSize(1000)(ss)
-		err := ss.Listen(ctx, stdin, stdout)
-		if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, io.EOF) {
-			return nil
-		}
-		return err
+		return serveStdio(ctx, cfg, s, stdin, stdout, stderr)
 	default:
 		return serveHTTP(ctx, cfg, s, logger)
 	}
+}
+
+// serveStdio serves s over stdin and stdout until ctx ends or stdin closes.
+// Tool calls run on --workers goroutines (mcp-go's default of 5 would make
+// I/O-bound calls queue); the large queue keeps the read loop, which also reads
+// cancellations, from ever running a call itself.
+func serveStdio(ctx context.Context, cfg config, s *server.MCPServer, stdin io.Reader, stdout, stderr io.Writer) error {
+	ss := server.NewStdioServer(s)
+	ss.SetErrorLogger(log.New(stderr, "mcp: ", 0))
+	server.WithWorkerPoolSize(cfg.workers)(ss)
+	server.WithQueueSize(1000)(ss)
+	err := ss.Listen(ctx, stdin, stdout)
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, io.EOF) {
+		return nil
+	}
+	return err
 }

@@ -32,9 +32,10 @@ type Doer interface {
 type Config struct {
 	BaseURL   string        // default DefaultBaseURL
 	APIKey    string        // sent as Authorization: Bearer and x-api-key
-	HTTP      Doer          // default: an *http.Client without an overall timeout
+	HTTP      Doer          // default: an *http.Client without an overall timeout, keeping up to 64 idle connections
 	Timeout   time.Duration // per call; 0 means no limit beyond the caller's context
 	UserAgent string        // default "nanogpt-mcp"
+	Retry     RetryPolicy   // repeats of transient failures; the zero policy never retries
 }
 
 // String describes the config without its key.
@@ -64,6 +65,7 @@ type Client struct {
 	http      Doer
 	timeout   time.Duration
 	userAgent string
+	retry     RetryPolicy
 }
 
 // New builds a Client from cfg, filling in defaults.
@@ -74,12 +76,17 @@ func New(cfg Config) *Client {
 		http:      cfg.HTTP,
 		timeout:   cfg.Timeout,
 		userAgent: cfg.UserAgent,
+		retry:     cfg.Retry,
 	}
 	if c.base == "" {
 		c.base = DefaultBaseURL
 	}
 	if c.http == nil {
-		c.http = &http.Client{}
+		// Calls to the one host run concurrently: keep their connections for
+		// reuse (net/http keeps 2 per host) rather than open one per call.
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = 64
+		c.http = &http.Client{Transport: t}
 	}
 	if c.userAgent == "" {
 		c.userAgent = "nanogpt-mcp"
@@ -130,9 +137,46 @@ func (c *Client) newRequest(ctx context.Context, method, path string, body io.Re
 	return req, nil
 }
 
-// send performs req. A non-2xx answer is read and returned as *APIError;
-// a 2xx answer is returned for the caller to read and close.
+// send performs req, repeating it as the retry policy allows (see RetryPolicy).
+// A non-2xx answer is read and returned as *APIError; a 2xx answer is returned
+// for the caller to read and close.
 func (c *Client) send(req *http.Request) (*http.Response, error) {
+	resp, err := c.sendOnce(req)
+	if err == nil || c.retry.Retries <= 0 || req.Context().Value(noRetryKey{}) != nil ||
+		(req.Body != nil && req.Body != http.NoBody && req.GetBody == nil) {
+		return resp, err
+	}
+	ctx := req.Context()
+	for n := 1; n <= c.retry.Retries; n++ {
+		reason, ok := retryable(req, err)
+		if !ok {
+			return nil, err
+		}
+		wait, ok := c.retry.retryWait(ctx, n, err)
+		if !ok {
+			return nil, err
+		}
+		if fn := retryObserver(ctx); fn != nil {
+			fn(Retry{Attempt: n + 1, Of: c.retry.Retries + 1, Wait: wait, Reason: reason, Err: err})
+		}
+		if !sleepCtx(ctx, wait) {
+			return nil, fmt.Errorf("nanogpt: %s %s: waiting to retry after %s: %w", req.Method, req.URL.Path, reason, ctx.Err())
+		}
+		again := req.Clone(ctx)
+		if req.GetBody != nil {
+			if again.Body, err = req.GetBody(); err != nil {
+				return nil, fmt.Errorf("nanogpt: %s %s: rewind body: %w", req.Method, req.URL.Path, err)
+			}
+		}
+		if resp, err = c.sendOnce(again); err == nil {
+			return resp, nil
+		}
+	}
+	return nil, err
+}
+
+// sendOnce performs req once.
+func (c *Client) sendOnce(req *http.Request) (*http.Response, error) {
 	resp, err := c.http.Do(req)
 	if err != nil {
 		if ctxErr := req.Context().Err(); ctxErr != nil {
@@ -169,16 +213,30 @@ func (c *Client) postJSON(ctx context.Context, path string, in, out any) error {
 
 // decodeJSON decodes a success body, reporting a non-JSON body as an upstream error.
 func decodeJSON(resp *http.Response, path string, out any) error {
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxJSONBody))
+	data, err := readBody(resp, maxJSONBody)
 	if err != nil {
 		return &TransportError{Op: "read " + path, Err: err}
 	}
 	if err := json.Unmarshal(data, out); err != nil {
 		return &APIError{Status: resp.StatusCode, Code: "invalid_response",
-			Message:   fmt.Sprintf("NanoGPT answered %s with a body that is not the expected JSON (%v): %s", path, err, snippet(data)),
+			Message:   fmt.Sprintf("NanoGPT answered %s with a body that is not the expected JSON (%s): %s", path, jsonProblem(err), snippet(data)),
 			RequestID: resp.Header.Get("X-Request-ID")}
 	}
 	return nil
+}
+
+// readBody reads at most limit bytes of resp's body. When the length is
+// announced, the buffer is allocated once at that size: io.ReadAll's doubling
+// would leave up to as much again of a large body (base64 images) behind as garbage.
+func readBody(resp *http.Response, limit int64) ([]byte, error) {
+	if n := resp.ContentLength; n > 0 && n <= limit {
+		buf := make([]byte, n)
+		if _, err := io.ReadFull(resp.Body, buf); err != nil {
+			return nil, err
+		}
+		return buf, nil
+	}
+	return io.ReadAll(io.LimitReader(resp.Body, limit))
 }
 
 // TransportError is a failure to reach NanoGPT or to read its answer.

@@ -2,6 +2,7 @@ package nanogpt
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -107,6 +108,10 @@ func rawCode(raw json.RawMessage) string {
 	return ""
 }
 
+// maxRetryAfter is the longest Retry-After believed (about 116 days); a longer
+// or unreadable one is ignored.
+const maxRetryAfter = 1e7 * time.Second
+
 // parseRetryAfter reads delta-seconds or an HTTP date.
 func parseRetryAfter(v string, now time.Time) time.Duration {
 	v = strings.TrimSpace(v)
@@ -114,15 +119,28 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 		return 0
 	}
 	if secs, err := strconv.ParseFloat(v, 64); err == nil {
-		if secs <= 0 || secs > 1e7 {
+		if !(secs > 0 && secs <= maxRetryAfter.Seconds()) { // also refuses NaN
 			return 0
 		}
 		return time.Duration(secs * float64(time.Second))
 	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+	if t, err := http.ParseTime(v); err == nil && t.After(now) && t.Sub(now) <= maxRetryAfter {
 		return t.Sub(now)
 	}
 	return 0
+}
+
+// jsonProblem describes why a body did not decode, briefly: encoding/json's
+// type errors spell out whole Go struct types, which help no reader.
+func jsonProblem(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		if te.Field != "" {
+			return fmt.Sprintf("%s is a JSON %s of the wrong kind", te.Field, te.Value)
+		}
+		return fmt.Sprintf("a JSON %s where another kind of value belongs", te.Value)
+	}
+	return err.Error()
 }
 
 // snippet returns a short, printable excerpt of a body for messages.

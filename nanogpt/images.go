@@ -1,7 +1,10 @@
 package nanogpt
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"net/http"
 )
 
@@ -30,12 +33,51 @@ type ImageResponse struct {
 	RemainingBalance *float64    `json:"remainingBalance,omitempty"`
 }
 
-// ImageData is one image: a signed URL (valid about an hour) or base64 bytes.
+// ImageData is one image: a signed URL (valid about an hour) or its bytes.
 // Either can arrive whatever response_format asked for, so handle both.
 type ImageData struct {
-	URL           string `json:"url,omitempty"`
+	URL string `json:"url,omitempty"`
+	// Bytes is the image of b64_json, decoded while the answer is read: a
+	// large image is then held once, as bytes, not also as base64 text.
+	Bytes []byte `json:"-"`
+	// B64JSON is b64_json as sent, only when it is not plain valid base64
+	// (Bytes is then nil), for the caller to report.
 	B64JSON       string `json:"b64_json,omitempty"`
 	RevisedPrompt string `json:"revised_prompt,omitempty"`
+}
+
+// UnmarshalJSON decodes b64_json straight from the answer's bytes.
+func (d *ImageData) UnmarshalJSON(b []byte) error {
+	var w struct {
+		URL           string   `json:"url"`
+		B64JSON       b64Field `json:"b64_json"`
+		RevisedPrompt string   `json:"revised_prompt"`
+	}
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	*d = ImageData{URL: w.URL, Bytes: w.B64JSON.data, B64JSON: w.B64JSON.text, RevisedPrompt: w.RevisedPrompt}
+	return nil
+}
+
+// b64Field is a JSON string of base64, decoded without first being copied
+// into a Go string. Text with JSON escapes, or that is not valid base64, is
+// kept as text instead.
+type b64Field struct {
+	data []byte
+	text string
+}
+
+func (f *b64Field) UnmarshalJSON(b []byte) error {
+	if len(b) > 2 && b[0] == '"' && b[len(b)-1] == '"' && bytes.IndexByte(b, '\\') < 0 {
+		raw := b[1 : len(b)-1]
+		data := make([]byte, base64.StdEncoding.DecodedLen(len(raw)))
+		if n, err := base64.StdEncoding.Decode(data, raw); err == nil {
+			f.data = data[:n]
+			return nil
+		}
+	}
+	return json.Unmarshal(b, &f.text)
 }
 
 const imagesPath = "/api/v1/images/generations"
@@ -55,7 +97,7 @@ func (c *Client) CreateImage(ctx context.Context, req ImageRequest) (*ImageRespo
 	}
 	usable := out.Data[:0]
 	for _, d := range out.Data {
-		if d.URL != "" || d.B64JSON != "" {
+		if d.URL != "" || len(d.Bytes) > 0 || d.B64JSON != "" {
 			usable = append(usable, d)
 		}
 	}

@@ -122,7 +122,7 @@ func TestImageDecodesMixedItemsAndCost(t *testing.T) {
 	if res.Created != 1769278225 {
 		t.Errorf("Created = %d", res.Created)
 	}
-	want := []ImageData{{URL: "https://storage.example/a.png", RevisedPrompt: "a red fox, detailed"}, {B64JSON: "iVBORw0KGgo="}}
+	want := []ImageData{{URL: "https://storage.example/a.png", RevisedPrompt: "a red fox, detailed"}, {Bytes: []byte("\x89PNG\r\n\x1a\n")}}
 	if !reflect.DeepEqual(res.Data, want) {
 		t.Errorf("Data = %+v, want %+v (empty items dropped)", res.Data, want)
 	}

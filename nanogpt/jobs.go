@@ -19,9 +19,11 @@ import (
 // OnPoll receives NanoGPT's status after each poll ("pending", "processing",
 // "completed", "error", …), or "retrying" after a transient failure of the poll itself.
 type PollOptions struct {
-	Interval time.Duration                    // between polls; 0 → 3s for speech, 5s for transcription
-	MaxWait  time.Duration                    // total polling bound; 0 → 3 minutes for speech, 5 minutes for transcription
-	OnPoll   func(status string, attempt int) // called after each poll (for progress notifications); may be nil
+	Interval time.Duration // between polls; 0 → 3s for speech, 5s for transcription
+	// MaxWait bounds the polling. 0 → until the context's deadline when it has
+	// one, else 3 minutes for speech and 5 minutes for transcription.
+	MaxWait time.Duration
+	OnPoll  func(status string, attempt int) // called after each poll (for progress notifications); may be nil
 }
 
 // JobError is a job NanoGPT accepted (and usually charged for) that failed, or
@@ -57,6 +59,21 @@ func (e *JobError) Error() string {
 	return b.String()
 }
 
+// JobWaitError ends the wait for a job NanoGPT accepted because the caller's
+// context ended (its deadline or a cancellation). The job may still finish; it
+// is not resubmitted. Err is the context's error (errors.Is works through it).
+type JobWaitError struct {
+	RunID  string
+	Status string // the last status seen
+	Err    error
+}
+
+func (e *JobWaitError) Error() string {
+	return fmt.Sprintf("nanogpt: stopped waiting for job %s (last status %q; it was accepted and may still finish, so do not resubmit it): %v", e.RunID, e.Status, e.Err)
+}
+
+func (e *JobWaitError) Unwrap() error { return e.Err }
+
 // maxTransientPolls is how many consecutive status polls may fail transiently
 // (network, 408, 429, 5xx, a garbled body) before the polling gives up.
 const maxTransientPolls = 3
@@ -67,30 +84,46 @@ type pollResult struct {
 	done   bool   // the job finished successfully; stop polling
 }
 
+// pollCheckTimeout bounds one status poll, so that a hung request costs one
+// tick rather than the whole wait.
+const pollCheckTimeout = time.Minute
+
 // pollJob calls check every opts.Interval until it reports done or fails, bounded
 // by opts.MaxWait and ctx. It only ever calls check: the job is never resubmitted.
-// Each check runs with the polling context; check bounds its own HTTP request by the
-// client timeout. A transient check failure is retried on the next tick, up to
-// maxTransientPolls in a row.
+// Each check runs with the polling context, bounded by pollCheckTimeout (and by
+// the client timeout inside check). A transient check failure is retried on the
+// next tick, up to maxTransientPolls in a row; the client's own retries are off
+// for checks. The end of MaxWait is a *JobError with Status "timeout"; the end of
+// ctx is a *JobWaitError wrapping ctx's error.
 func pollJob(ctx context.Context, runID string, opts PollOptions, defInterval, defMaxWait time.Duration, check func(ctx context.Context) (pollResult, error)) error {
 	interval, maxWait := opts.Interval, opts.MaxWait
 	if interval <= 0 {
 		interval = defInterval
 	}
-	if maxWait <= 0 {
-		maxWait = defMaxWait
+	base := context.WithValue(ctx, noRetryKey{}, true)
+	var (
+		waitCtx context.Context
+		cancel  context.CancelFunc
+	)
+	if dl, ok := ctx.Deadline(); maxWait <= 0 && ok {
+		maxWait = max(time.Until(dl), 0) // the context's deadline is the bound
+		waitCtx, cancel = context.WithCancel(base)
+	} else {
+		if maxWait <= 0 {
+			maxWait = defMaxWait
+		}
+		waitCtx, cancel = context.WithTimeout(base, maxWait)
 	}
-	waitCtx, cancel := context.WithTimeout(ctx, maxWait)
 	defer cancel()
 
 	last := "pending"
 	timedOut := func() error {
 		return &JobError{RunID: runID, Status: "timeout",
-			Message: fmt.Sprintf("still %q after %s of polling; the job was accepted and may still finish, so do not resubmit it", last, maxWait)}
+			Message: fmt.Sprintf("still %q after %s of polling; the job was accepted and may still finish, so do not resubmit it", last, maxWait.Round(time.Millisecond))}
 	}
 	stopped := func() error {
 		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("nanogpt: polling job %s: %w", runID, err)
+			return &JobWaitError{RunID: runID, Status: last, Err: err}
 		}
 		return timedOut()
 	}
@@ -104,7 +137,9 @@ func pollJob(ctx context.Context, runID string, opts PollOptions, defInterval, d
 			return stopped()
 		case <-timer.C:
 		}
-		res, err := check(waitCtx)
+		checkCtx, cancelCheck := context.WithTimeout(waitCtx, max(pollCheckTimeout, interval))
+		res, err := check(checkCtx)
+		cancelCheck()
 		if err != nil {
 			if waitCtx.Err() != nil {
 				return stopped()

@@ -157,7 +157,7 @@ func (c *Client) postSpeech(ctx context.Context, req SpeechRequest) (*Speech, *s
 	case mt == "application/json" || mt == "text/json" || strings.HasSuffix(mt, "+json"):
 		var ans speechAnswer
 		if err := json.Unmarshal(data, &ans); err != nil {
-			return nil, nil, 0, invalid(fmt.Sprintf("NanoGPT answered %s with a body that is not the expected JSON (%v): %s", speechPath, err, snippet(data)))
+			return nil, nil, 0, invalid(fmt.Sprintf("NanoGPT answered %s with a body that is not the expected JSON (%s): %s", speechPath, jsonProblem(err), snippet(data)))
 		}
 		return nil, &ans, resp.StatusCode, nil
 	}

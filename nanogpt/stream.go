@@ -114,7 +114,7 @@ func readChatStream(r io.Reader, onDelta func(Delta) error) (*ChatResponse, erro
 		}
 		var ch streamChunk
 		if err := json.Unmarshal([]byte(data), &ch); err != nil {
-			return false, &APIError{Code: "invalid_response", Message: fmt.Sprintf("malformed stream chunk (%v): %s", err, snippet([]byte(data)))}
+			return false, &APIError{Code: "invalid_response", Message: fmt.Sprintf("malformed stream chunk (%s): %s", jsonProblem(err), snippet([]byte(data)))}
 		}
 		if len(ch.Error) > 0 && !bytes.Equal(ch.Error, []byte("null")) {
 			return false, streamError(ch.Error)

@@ -153,6 +153,7 @@ func (c *Client) Transcribe(ctx context.Context, req TranscriptionRequest, poll 
 // sttMultipart builds the multipart/form-data upload.
 func sttMultipart(req TranscriptionRequest) ([]byte, string, error) {
 	var buf bytes.Buffer
+	buf.Grow(len(req.Audio) + 1024) // the audio once, not grown by doubling
 	w := multipart.NewWriter(&buf)
 	if req.Model != "" {
 		if err := w.WriteField("model", req.Model); err != nil {

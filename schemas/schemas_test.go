@@ -22,7 +22,7 @@ func TestCommittedSchemas(t *testing.T) {
 			kinds["out"] = spec.Output
 		}
 		for kind, v := range kinds {
-			want, err := schemas.Reflect(v)
+			want, err := schemas.Reflect(v, kind)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Schema is the subset of JSON Schema that the reflected tool schemas use.
@@ -67,15 +68,47 @@ func (s *Schema) prepare() error {
 	return nil
 }
 
+// maxProblems caps the problems one Validate reports, so that hostile input
+// (thousands of unknown keys) cannot make an error message without bound.
+const maxProblems = 20
+
+// maxPathLen caps the parameter path quoted in one problem.
+const maxPathLen = 200
+
+// problems collects what is wrong, up to maxProblems; the rest are counted.
+type problems struct {
+	list []string
+	more int
+}
+
+func (p *problems) add(path, text string) {
+	if len(p.list) >= maxProblems {
+		p.more++
+		return
+	}
+	if len(path) > maxPathLen {
+		cut := maxPathLen
+		for cut > 0 && !utf8.RuneStart(path[cut]) {
+			cut--
+		}
+		path = path[:cut] + "..."
+	}
+	p.list = append(p.list, path+": "+text)
+}
+
 // Validate checks args (as decoded by encoding/json into any) against s and
-// returns every problem found, each naming the parameter and what is allowed.
+// returns the problems found (the first maxProblems of them), each naming the
+// parameter and what is allowed.
 func (s *Schema) Validate(args any) error {
-	var problems []string
-	s.check("", args, &problems)
-	if len(problems) == 0 {
+	var out problems
+	s.check("", args, &out)
+	if len(out.list) == 0 {
 		return nil
 	}
-	return &Error{Problems: problems}
+	if out.more > 0 {
+		out.list = append(out.list, fmt.Sprintf("and %d more problem(s)", out.more))
+	}
+	return &Error{Problems: out.list}
 }
 
 // Error lists what is wrong with a tool's arguments.
@@ -83,12 +116,12 @@ type Error struct{ Problems []string }
 
 func (e *Error) Error() string { return strings.Join(e.Problems, "; ") }
 
-func (s *Schema) check(path string, v any, out *[]string) {
+func (s *Schema) check(path string, v any, out *problems) {
 	name := path
 	if name == "" {
 		name = "arguments"
 	}
-	add := func(format string, a ...any) { *out = append(*out, name+": "+fmt.Sprintf(format, a...)) }
+	add := func(format string, a ...any) { out.add(name, fmt.Sprintf(format, a...)) }
 	if !typeMatches(s.Type, v) {
 		add("expected %s, got %s", article(s.Type), describe(v))
 		return
@@ -117,7 +150,7 @@ func (s *Schema) check(path string, v any, out *[]string) {
 			add("%s is out of range (allowed: %s)", num(x), s.rangeText())
 		}
 	case string:
-		n := len([]rune(x))
+		n := utf8.RuneCountInString(x)
 		if s.MinLength != nil && n < *s.MinLength {
 			add("must not be empty")
 		}
@@ -127,14 +160,14 @@ func (s *Schema) check(path string, v any, out *[]string) {
 	}
 }
 
-func (s *Schema) checkObject(path string, obj map[string]any, out *[]string) {
+func (s *Schema) checkObject(path string, obj map[string]any, out *problems) {
 	prefix := path
 	if prefix != "" {
 		prefix += "."
 	}
 	for _, req := range s.Required {
 		if _, ok := obj[req]; !ok {
-			*out = append(*out, prefix+req+": required")
+			out.add(prefix+req, "required")
 		}
 	}
 	keys := make([]string, 0, len(obj))
@@ -159,7 +192,7 @@ func (s *Schema) checkObject(path string, obj map[string]any, out *[]string) {
 			if path != "" {
 				where = "field of " + path
 			}
-			*out = append(*out, fmt.Sprintf("%s: unknown %s (allowed: %s)", prefix+k, where, s.names))
+			out.add(prefix+k, fmt.Sprintf("unknown %s (allowed: %s)", where, s.names))
 		}
 	}
 }
@@ -223,7 +256,11 @@ func describe(v any) string {
 		return "null"
 	case string:
 		if len(x) > 60 {
-			x = x[:57] + "..."
+			cut := 57
+			for cut > 0 && !utf8.RuneStart(x[cut]) {
+				cut--
+			}
+			x = x[:cut] + "..."
 		}
 		return strconv.Quote(x)
 	case float64:

@@ -3,6 +3,7 @@ package tools
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"unicode/utf8"
@@ -23,62 +24,62 @@ var imageTypes = map[string]bool{"image/png": true, "image/jpeg": true, "image/j
 
 // AskInput is the input of the ask tool: the reference component's parameters.
 type AskInput struct {
-	Model               string             `json:"model" jsonschema:"minLength=1" jsonschema_description:"ID of the NanoGPT model to use, e.g. openai/gpt-5.1 or claude-sonnet-4-5-20250929."`
-	UserPrompt          string             `json:"userPrompt,omitempty" jsonschema_description:"The prompt (SIMPLE format). Give either userPrompt or messages."`
-	Format              string             `json:"format,omitempty" jsonschema:"enum=SIMPLE,enum=ADVANCED" jsonschema_description:"SIMPLE: systemPrompt + userPrompt + attachments. ADVANCED: a messages list. Inferred from which of userPrompt/messages is given when omitted."`
-	SystemPrompt        string             `json:"systemPrompt,omitempty" jsonschema_description:"System prompt (SIMPLE format); sent first."`
-	Attachments         []FileEntry        `json:"attachments,omitempty" jsonschema_description:"Files for the user prompt (SIMPLE format). Images (png, jpeg, webp, gif) go to the model as images (only vision models accept them); text files (txt, md, json, csv, code, ...) are inlined as text headed by their name. Other types are refused."`
-	Messages            []AskMessage       `json:"messages,omitempty" jsonschema_description:"The conversation so far, in order (ADVANCED format)."`
-	Response            *AskResponse       `json:"response,omitempty" jsonschema_description:"The form of the answer: TEXT (default) or JSON, optionally following a JSON Schema."`
-	FrequencyPenalty    *float64           `json:"frequencyPenalty,omitempty" jsonschema:"minimum=-2,maximum=2" jsonschema_description:"-2 to 2. Positive values penalize tokens by how often they already appear, making verbatim repetition less likely."`
-	LogitBias           map[string]float64 `json:"logitBias,omitempty" jsonschema_description:"Token id (as a string) to a bias from -100 to 100 added to its logit."`
-	Logprobs            *bool              `json:"logprobs,omitempty" jsonschema_description:"Return the log probabilities of the output tokens."`
-	MaxCompletionTokens *int               `json:"maxCompletionTokens,omitempty" jsonschema:"minimum=1" jsonschema_description:"Maximum tokens in the completion, reasoning included."`
-	MaxTokens           *int               `json:"maxTokens,omitempty" jsonschema:"minimum=1" jsonschema_description:"Maximum number of tokens to generate."`
-	PresencePenalty     *float64           `json:"presencePenalty,omitempty" jsonschema:"minimum=-2,maximum=2" jsonschema_description:"-2 to 2. Positive values penalize tokens that already appear, encouraging new topics."`
-	Reasoning           string             `json:"reasoning,omitempty" jsonschema:"enum=none,enum=minimal,enum=low,enum=medium,enum=high,enum=xhigh" jsonschema_description:"Reasoning effort for reasoning models (gpt-5, o-series and others). Less effort answers faster and spends fewer tokens."`
-	Seed                *int64             `json:"seed,omitempty" jsonschema_description:"Same seed and inputs give the same answer where the model supports it."`
-	Stop                []string           `json:"stop,omitempty" jsonschema:"maxItems=4" jsonschema_description:"Up to 4 sequences at which generation stops."`
-	Temperature         *float64           `json:"temperature,omitempty" jsonschema:"minimum=0,maximum=2" jsonschema_description:"0 to 2. Higher is more random; lower is more focused and deterministic."`
-	TopLogprobs         *int               `json:"topLogprobs,omitempty" jsonschema:"minimum=0,maximum=20" jsonschema_description:"0 to 20 most likely tokens to return at each position (with logprobs)."`
-	TopK                *int               `json:"topK,omitempty" jsonschema:"minimum=1" jsonschema_description:"Sample only from the K most likely next tokens."`
-	TopP                *float64           `json:"topP,omitempty" jsonschema:"minimum=0,maximum=1" jsonschema_description:"0 to 1. Nucleus sampling: 0.1 considers only the tokens in the top 10% probability mass."`
-	Verbosity           string             `json:"verbosity,omitempty" jsonschema:"enum=low,enum=medium,enum=high" jsonschema_description:"How long the answer should be; lower is shorter."`
-	User                string             `json:"user,omitempty" jsonschema_description:"An identifier of the end user, to help detect abuse."`
-	MinP                *float64           `json:"minP,omitempty" jsonschema:"minimum=0,maximum=1" jsonschema_description:"0 to 1. Probability floor for candidate tokens; helps prevent low-entropy loops."`
-	MinTokens           *int               `json:"minTokens,omitempty" jsonschema:"minimum=0" jsonschema_description:"Minimum completion length before stop conditions apply."`
-	MirostatMode        *int               `json:"mirostatMode,omitempty" jsonschema:"enum=0,enum=1,enum=2" jsonschema_description:"Mirostat sampling: 0 off, 1 or 2 on."`
-	MirostatTau         *float64           `json:"mirostatTau,omitempty" jsonschema:"minimum=0" jsonschema_description:"Mirostat target entropy (when mirostatMode is 1 or 2)."`
-	MirostatEta         *float64           `json:"mirostatEta,omitempty" jsonschema:"minimum=0" jsonschema_description:"Mirostat learning rate (when mirostatMode is 1 or 2)."`
-	RepetitionPenalty   *float64           `json:"repetitionPenalty,omitempty" jsonschema:"minimum=-2,maximum=2" jsonschema_description:"-2 to 2, provider-agnostic; values above 1 discourage repetition."`
-	TFS                 *float64           `json:"tfs,omitempty" jsonschema:"minimum=0,maximum=1" jsonschema_description:"0 to 1. Tail free sampling; 1 disables it."`
-	TopA                *float64           `json:"topA,omitempty" jsonschema:"minimum=0" jsonschema_description:"Top-A sampling, blending temperature and nucleus sampling."`
-	TypicalP            *float64           `json:"typicalP,omitempty" jsonschema:"minimum=0,maximum=1" jsonschema_description:"0 to 1. Entropy-based nucleus sampling."`
+	Model               string             `json:"model" jsonschema:"minLength=1" jsonschema_description:"NanoGPT model id (see listModels)."`
+	UserPrompt          string             `json:"userPrompt,omitempty" jsonschema_description:"The prompt (SIMPLE). Give userPrompt or messages."`
+	Format              string             `json:"format,omitempty" jsonschema:"enum=SIMPLE,enum=ADVANCED" jsonschema_description:"SIMPLE (userPrompt) or ADVANCED (messages); inferred when omitted."`
+	SystemPrompt        string             `json:"systemPrompt,omitempty" jsonschema_description:"System prompt (SIMPLE); sent first."`
+	Attachments         []FileEntry        `json:"attachments,omitempty" jsonschema_description:"Files for the prompt (SIMPLE): images (vision models) or text files (inlined)."`
+	Messages            []AskMessage       `json:"messages,omitempty" jsonschema_description:"The conversation, in order (ADVANCED)."`
+	Response            *AskResponse       `json:"response,omitempty" jsonschema_description:"Answer format."`
+	FrequencyPenalty    *float64           `json:"frequencyPenalty,omitempty" jsonschema:"minimum=-2,maximum=2" jsonschema_description:"Penalize tokens by frequency."`
+	LogitBias           map[string]float64 `json:"logitBias,omitempty" jsonschema_description:"Token id to bias (-100 to 100)."`
+	Logprobs            *bool              `json:"logprobs,omitempty" jsonschema:"type=object" jsonschema_description:"Return token log probabilities."`
+	MaxCompletionTokens *int               `json:"maxCompletionTokens,omitempty" jsonschema:"minimum=1" jsonschema_description:"Max completion tokens, reasoning included."`
+	MaxTokens           *int               `json:"maxTokens,omitempty" jsonschema:"minimum=1" jsonschema_description:"Max tokens to generate."`
+	PresencePenalty     *float64           `json:"presencePenalty,omitempty" jsonschema:"minimum=-2,maximum=2" jsonschema_description:"Penalize tokens already present."`
+	Reasoning           string             `json:"reasoning,omitempty" jsonschema:"enum=none,enum=minimal,enum=low,enum=medium,enum=high,enum=xhigh" jsonschema_description:"Reasoning effort (reasoning models)."`
+	Seed                *int64             `json:"seed,omitempty" jsonschema_description:"Seed for reproducible output."`
+	Stop                []string           `json:"stop,omitempty" jsonschema:"maxItems=4" jsonschema_description:"Stop sequences."`
+	Temperature         *float64           `json:"temperature,omitempty" jsonschema:"minimum=0,maximum=2" jsonschema_description:"Randomness; lower is more deterministic."`
+	TopLogprobs         *int               `json:"topLogprobs,omitempty" jsonschema:"minimum=0,maximum=20" jsonschema_description:"Top tokens per position (with logprobs)."`
+	TopK                *int               `json:"topK,omitempty" jsonschema:"minimum=1" jsonschema_description:"Sample from the K likeliest tokens."`
+	TopP                *float64           `json:"topP,omitempty" jsonschema:"minimum=0,maximum=1" jsonschema_description:"Nucleus sampling probability mass."`
+	Verbosity           string             `json:"verbosity,omitempty" jsonschema:"enum=low,enum=medium,enum=high" jsonschema_description:"Answer length."`
+	User                string             `json:"user,omitempty" jsonschema_description:"End-user id, for abuse monitoring."`
+	MinP                *float64           `json:"minP,omitempty" jsonschema:"minimum=0,maximum=1" jsonschema_description:"Probability floor for tokens."`
+	MinTokens           *int               `json:"minTokens,omitempty" jsonschema:"minimum=0" jsonschema_description:"Min tokens before stopping."`
+	MirostatMode        *int               `json:"mirostatMode,omitempty" jsonschema:"enum=0,enum=1,enum=2" jsonschema_description:"Mirostat sampling: 0 off."`
+	MirostatTau         *float64           `json:"mirostatTau,omitempty" jsonschema:"minimum=0" jsonschema_description:"Mirostat target entropy."`
+	MirostatEta         *float64           `json:"mirostatEta,omitempty" jsonschema:"minimum=0" jsonschema_description:"Mirostat learning rate."`
+	RepetitionPenalty   *float64           `json:"repetitionPenalty,omitempty" jsonschema:"minimum=-2,maximum=2" jsonschema_description:"Above 1 discourages repetition."`
+	TFS                 *float64           `json:"tfs,omitempty" jsonschema:"minimum=0,maximum=1" jsonschema_description:"Tail free sampling; 1 disables."`
+	TopA                *float64           `json:"topA,omitempty" jsonschema:"minimum=0" jsonschema_description:"Top-A sampling."`
+	TypicalP            *float64           `json:"typicalP,omitempty" jsonschema:"minimum=0,maximum=1" jsonschema_description:"Typical sampling mass."`
 }
 
 // AskMessage is one message of an ADVANCED conversation.
 type AskMessage struct {
 	Role        string      `json:"role" jsonschema:"enum=system,enum=user,enum=assistant" jsonschema_description:"Who speaks."`
-	Content     string      `json:"content" jsonschema_description:"The message text."`
-	Attachments []FileEntry `json:"attachments,omitempty" jsonschema_description:"Files for this message (user messages only); as for the top-level attachments."`
+	Content     string      `json:"content" jsonschema_description:"The text."`
+	Attachments []FileEntry `json:"attachments,omitempty" jsonschema_description:"Files (user messages only)."`
 }
 
 // AskResponse chooses text or JSON output.
 type AskResponse struct {
-	ResponseFormat string `json:"responseFormat,omitempty" jsonschema:"enum=TEXT,enum=JSON" jsonschema_description:"TEXT (default) or JSON. JSON answers are parsed and returned as structured content too."`
-	ResponseSchema string `json:"responseSchema,omitempty" jsonschema_description:"With JSON: a JSON Schema (as a JSON string) the answer must follow; sent as a strict json_schema response format. Without it, any JSON object."`
+	ResponseFormat string `json:"responseFormat,omitempty" jsonschema:"enum=TEXT,enum=JSON" jsonschema_description:"TEXT (default) or JSON (also parsed into structured content)."`
+	ResponseSchema string `json:"responseSchema,omitempty" jsonschema_description:"With JSON: a JSON Schema, as a string, the answer must follow (strict)."`
 }
 
 // AskOutput is the structured result of ask.
 type AskOutput struct {
 	Answer       string          `json:"answer" jsonschema_description:"The model's answer."`
-	JSON         any             `json:"json,omitempty" jsonschema_description:"The answer parsed as JSON (JSON responses only)."`
+	JSON         map[string]any  `json:"json,omitempty" jsonschema:"type=object" jsonschema_description:"The answer parsed as JSON (JSON responses only)."`
 	Model        string          `json:"model" jsonschema_description:"The model that answered."`
 	FinishReason string          `json:"finishReason,omitempty" jsonschema_description:"Why generation stopped: stop, length, content_filter, tool_calls."`
 	Reasoning    string          `json:"reasoning,omitempty" jsonschema_description:"The model's reasoning, when it returned it."`
 	Usage        *Usage          `json:"usage,omitempty" jsonschema_description:"Token counts."`
 	Cost         *Cost           `json:"cost,omitempty" jsonschema_description:"What the call cost, as NanoGPT reported it."`
-	Logprobs     json.RawMessage `json:"logprobs,omitempty" jsonschema_description:"Log probabilities, when requested and returned."`
+	Logprobs     json.RawMessage `json:"logprobs,omitempty" jsonschema:"type=object" jsonschema_description:"Log probabilities, when requested and returned."`
 }
 
 // Usage counts tokens.
@@ -101,11 +102,8 @@ func askTool() definition {
 	return tool[AskInput]{
 		name:  "ask",
 		title: "Ask a NanoGPT model",
-		description: "Chat completion with any NanoGPT text model. Give a userPrompt (with an optional systemPrompt and attachments), " +
-			"or a messages list for a multi-turn conversation. Images and text files can be attached. Set response.responseFormat " +
-			"to JSON (optionally with a responseSchema) to get parsed JSON back. Every sampling parameter is optional; " +
-			"unset ones use the model's defaults. Returns the answer as text and, as structured content, the answer, model, " +
-			"finish reason, token usage, cost and (when returned) reasoning and logprobs.",
+		description: "Chat with any NanoGPT text model: a userPrompt (with systemPrompt, attachments) or a messages list. " +
+			"Images and text files can be attached; response JSON returns parsed JSON. Returns the answer, model, tokens and cost.",
 		readOnly: true,
 		output:   new(AskOutput),
 		run:      runAsk,
@@ -342,9 +340,13 @@ func askResult(in *AskInput, req nanogpt.ChatRequest, resp *nanogpt.ChatResponse
 		out.Cost = &Cost{Amount: *amount, Currency: firstNonEmpty(p.Currency, "USD"), PaymentSource: p.PaymentSource}
 	}
 	if req.ResponseFormat != nil {
-		if err := json.Unmarshal([]byte(out.Answer), &out.JSON); err != nil {
+		err := json.Unmarshal([]byte(out.Answer), &out.JSON)
+		if err == nil && out.JSON == nil {
+			err = errors.New("null")
+		}
+		if err != nil { // the output schema promises an object
 			return nil, &Failure{Code: CodeInvalidJSON,
-				Message: fmt.Sprintf("JSON output was requested, but the model's answer is not valid JSON (%v). The answer was:\n%s", err, out.Answer),
+				Message: fmt.Sprintf("JSON output was requested, but the model's answer is not a JSON object (%v). The answer was:\n%s", err, out.Answer),
 				Next:    "Try again, or use a model whose capabilities include structured_output."}
 		}
 	}

@@ -37,6 +37,7 @@ type Failure struct {
 	Next       string
 	Status     int           // NanoGPT's HTTP status, when there is one
 	RetryAfter time.Duration // for rate_limited
+	Retries    int           // how often the client repeated the request before giving up
 }
 
 func (f *Failure) Error() string { return f.Code + ": " + f.Message }
@@ -64,7 +65,7 @@ func classify(err error) *Failure {
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
 		return &Failure{Code: CodeUpstreamTimeout, Message: "NanoGPT did not answer in time: " + err.Error(),
-			Next: "Try again, perhaps with a smaller request or a faster model; the operator can raise --timeout."}
+			Next: "Try again, perhaps with a smaller request or a faster model."}
 	case errors.Is(err, context.Canceled):
 		return &Failure{Code: CodeCancelled, Message: "the call was cancelled", Next: "Call again if the result is still wanted."}
 	}
@@ -134,14 +135,24 @@ func fromJobError(e *nanogpt.JobError) *Failure {
 	return f
 }
 
-// errorResult renders a Failure as an isError tool result the model can read.
-// The code, status and retry delay are also in _meta for programs.
+// errorResult renders a Failure as an isError tool result the model can read:
+// "Error [code]: message" and "Next step: …". For programs, the code, HTTP
+// status, retry delay and retries are in _meta (errorCode, httpStatus,
+// retryAfterSeconds, retries), not in structuredContent: the official
+// TypeScript SDK validates structuredContent against the tool's outputSchema
+// even on isError results, so an error object there would break its clients.
 func errorResult(f *Failure) *mcp.CallToolResult {
 	text := "Error [" + f.Code + "]: " + f.Message
+	if f.Retries > 0 {
+		text += fmt.Sprintf(" (after %d %s)", f.Retries, plural(f.Retries, "retry", "retries"))
+	}
 	if f.Next != "" {
 		text += "\nNext step: " + f.Next
 	}
 	meta := map[string]any{"errorCode": f.Code}
+	if f.Retries > 0 {
+		meta["retries"] = f.Retries
+	}
 	if f.Status != 0 {
 		meta["httpStatus"] = f.Status
 	}

@@ -19,10 +19,10 @@ import (
 
 // FileEntry is the reference component's FILE_ENTRY object.
 type FileEntry struct {
-	URL       string `json:"url" jsonschema_description:"Where the file is: an https:// URL, a data: URL (data:image/png;base64,...), or - when the server runs locally - a file path or file:// URL inside a folder the operator allowed (relative paths start there)."`
-	Name      string `json:"name,omitempty" jsonschema_description:"File name, e.g. photo.png. Used to tell the type and to head inlined text."`
-	MimeType  string `json:"mimeType,omitempty" jsonschema_description:"MIME type, e.g. image/png or text/markdown. Guessed from the name, extension or URL when omitted; give it for URLs without an extension."`
-	Extension string `json:"extension,omitempty" jsonschema_description:"File extension without the dot, e.g. png."`
+	URL       string `json:"url" jsonschema_description:"https:// or data: URL, or a local path (local server)."`
+	Name      string `json:"name,omitempty" jsonschema_description:"File name."`
+	MimeType  string `json:"mimeType,omitempty" jsonschema_description:"MIME type; else guessed."`
+	Extension string `json:"extension,omitempty" jsonschema_description:"Extension."`
 }
 
 // Files decides where input files may come from: local folders and fetched URLs.
@@ -196,7 +196,7 @@ func readInRoot(root, rel string, max int64) ([]byte, error) {
 	if st, err = file.Stat(); err != nil || !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s is not a regular file", name)
 	}
-	data, err := io.ReadAll(io.LimitReader(file, max+1))
+	data, err := readAllSized(io.LimitReader(file, max+1), min(st.Size(), max)+1)
 	if err != nil {
 		return nil, fmt.Errorf("%s cannot be read: %w", name, err)
 	}
@@ -204,6 +204,26 @@ func readInRoot(root, rel string, max int64) ([]byte, error) {
 		return nil, fmt.Errorf("%s is larger than %s", name, humanBytes(max))
 	}
 	return data, nil
+}
+
+// readAllSized is io.ReadAll with a first buffer of size bytes: a file read
+// whole is then allocated once, not grown by doubling (which would leave up
+// to as much again behind as garbage).
+func readAllSized(r io.Reader, size int64) ([]byte, error) {
+	data := make([]byte, 0, max(size, 512))
+	for {
+		if len(data) == cap(data) {
+			data = append(data, 0)[:len(data)] // it grew since it was measured
+		}
+		n, err := r.Read(data[len(data):cap(data)])
+		data = data[:len(data)+n]
+		if err == io.EOF {
+			return data, nil
+		}
+		if err != nil {
+			return data, err
+		}
+	}
 }
 
 // escapes reports os.Root's refusal of a path leading outside the root. The

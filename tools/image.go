@@ -18,24 +18,24 @@ const maxInputImageBytes = 3 << 20
 
 // CreateImageInput is the input of createImage.
 type CreateImageInput struct {
-	Model             string         `json:"model" jsonschema:"minLength=1" jsonschema_description:"ID of the NanoGPT image model, e.g. hidream, flux-dev, gpt-image-1."`
-	ImageMessages     []ImageMessage `json:"imageMessages" jsonschema:"minItems=1" jsonschema_description:"What to draw. Messages with a positive weight (default 1) form the prompt, heaviest first (equal weights keep their order), one per line. Messages with weight 0 or below are things to avoid, added as a final line 'Avoid: a; b'. Nothing is dropped."`
-	Size              string         `json:"size,omitempty" jsonschema:"enum=256x256,enum=512x512,enum=1024x1024" jsonschema_description:"Image size; the model's default when omitted."`
-	ResponseFormat    string         `json:"responseFormat,omitempty" jsonschema:"enum=url,enum=b64_json" jsonschema_description:"How NanoGPT returns the images: a signed URL (expires in about an hour) or base64 bytes. Chosen to suit the output mode when omitted."`
-	N                 *int           `json:"n,omitempty" jsonschema:"minimum=1,maximum=10" jsonschema_description:"Number of images (1-10; models have their own maximum). Every image is returned."`
-	Seed              *int64         `json:"seed,omitempty" jsonschema_description:"Random seed for reproducible images."`
-	GuidanceScale     *float64       `json:"guidanceScale,omitempty" jsonschema:"minimum=0,maximum=20" jsonschema_description:"0 to 20: how closely the image follows the prompt."`
-	Strength          *float64       `json:"strength,omitempty" jsonschema:"minimum=0,maximum=1" jsonschema_description:"0 to 1, with inputImage only: how far the result may move from the input image."`
-	NumInferenceSteps *int           `json:"numInferenceSteps,omitempty" jsonschema:"minimum=1,maximum=100" jsonschema_description:"1 to 100 denoising steps; more is finer but slower."`
-	User              string         `json:"user,omitempty" jsonschema_description:"An identifier of the end user, to help detect abuse."`
-	InputImage        *FileEntry     `json:"inputImage,omitempty" jsonschema_description:"An image to transform (image-to-image), as a FILE_ENTRY: https URL (downloaded by the server), data: URL or local file; png, jpeg or webp up to 3 MB."`
-	Output            string         `json:"output,omitempty" jsonschema:"enum=auto,enum=inline,enum=file,enum=url" jsonschema_description:"Where the images go: inline (image blocks in the result), file (saved on the server's disk; the result gives the path), url (NanoGPT's URL) or auto (inline while small enough for the client, else file, or url when hosted). The operator's default when omitted."`
+	Model             string         `json:"model" jsonschema:"minLength=1" jsonschema_description:"NanoGPT image model id (see listModels)."`
+	ImageMessages     []ImageMessage `json:"imageMessages" jsonschema:"minItems=1" jsonschema_description:"Prompt parts. Positive weights (default 1) join heaviest first; weight <= 0 adds an 'Avoid:' line."`
+	Size              string         `json:"size,omitempty" jsonschema:"enum=256x256,enum=512x512,enum=1024x1024" jsonschema_description:"Image size."`
+	ResponseFormat    string         `json:"responseFormat,omitempty" jsonschema:"enum=url,enum=b64_json" jsonschema_description:"NanoGPT's answer: signed URL (about 1 h) or base64. Suits output when omitted."`
+	N                 *int           `json:"n,omitempty" jsonschema:"minimum=1,maximum=10" jsonschema_description:"Number of images; all are returned."`
+	Seed              *int64         `json:"seed,omitempty" jsonschema_description:"Seed for reproducible images."`
+	GuidanceScale     *float64       `json:"guidanceScale,omitempty" jsonschema:"minimum=0,maximum=20" jsonschema_description:"How closely to follow the prompt."`
+	Strength          *float64       `json:"strength,omitempty" jsonschema:"minimum=0,maximum=1" jsonschema_description:"With inputImage: how far to move from it."`
+	NumInferenceSteps *int           `json:"numInferenceSteps,omitempty" jsonschema:"minimum=1,maximum=100" jsonschema_description:"Denoising steps."`
+	User              string         `json:"user,omitempty" jsonschema_description:"End-user id, for abuse monitoring."`
+	InputImage        *FileEntry     `json:"inputImage,omitempty" jsonschema_description:"Image to transform (png, jpeg, webp, gif; at most 3 MB)."`
+	Output            string         `json:"output,omitempty" jsonschema:"enum=auto,enum=inline,enum=file,enum=url" jsonschema_description:"inline blocks, saved file, NanoGPT URL, or auto (inline if small). Default: the server's setting."`
 }
 
 // ImageMessage is one part of the image prompt.
 type ImageMessage struct {
-	Content string   `json:"content" jsonschema:"minLength=1" jsonschema_description:"Text describing (or, with weight 0 or below, excluding) part of the image."`
-	Weight  *float64 `json:"weight,omitempty" jsonschema_description:"Emphasis: heavier messages come first in the prompt; 0 or below means avoid this. Default 1."`
+	Content string   `json:"content" jsonschema:"minLength=1" jsonschema_description:"Text."`
+	Weight  *float64 `json:"weight,omitempty" jsonschema_description:"Emphasis; <= 0 means avoid. Default 1."`
 }
 
 // CreateImageOutput is the structured result of createImage.
@@ -52,10 +52,8 @@ func createImageTool() definition {
 	return tool[CreateImageInput]{
 		name:  "createImage",
 		title: "Create images with NanoGPT",
-		description: "Generate images from text with a NanoGPT image model, or transform an inputImage (image-to-image, with strength). " +
-			"imageMessages become one prompt: positive weights first by weight, weight <= 0 as an 'Avoid:' line. " +
-			"Returns every image (n of them): inline image blocks when small enough, otherwise saved files or NanoGPT URLs (see output), " +
-			"with a text line per image saying type, size and where it is, and the cost. Paid per image.",
+		description: "Generate images with a NanoGPT image model, or transform an inputImage. " +
+			"Returns every image, with a line on its type, size and place, and the cost. Paid per image.",
 		output: new(CreateImageOutput),
 		run:    runCreateImage,
 	}
@@ -139,10 +137,13 @@ func runCreateImage(ctx context.Context, c *call, in *CreateImageInput) (*mcp.Ca
 	items := make([]mediaItem, 0, len(resp.Data))
 	for i, d := range resp.Data {
 		it := mediaItem{url: d.URL, mime: "image/png"}
-		if d.B64JSON != "" {
-			data, err := base64.StdEncoding.DecodeString(d.B64JSON)
-			if err != nil {
-				return nil, &nanogpt.APIError{Code: "invalid_response", Message: fmt.Sprintf("image %d is not valid base64: %v", i+1, err)}
+		if d.Bytes != nil || d.B64JSON != "" {
+			data := d.Bytes // decoded as the answer was read
+			if data == nil {
+				var err error
+				if data, err = base64.StdEncoding.DecodeString(d.B64JSON); err != nil {
+					return nil, &nanogpt.APIError{Code: "invalid_response", Message: fmt.Sprintf("image %d is not valid base64: %v", i+1, err)}
+				}
 			}
 			it.data = data
 			it.mime = mediaType(data, "image/png")

@@ -17,9 +17,9 @@ const modelCacheTTL = 5 * time.Minute
 
 // ListModelsInput is the input of listModels.
 type ListModelsInput struct {
-	Kind   string `json:"kind" jsonschema:"enum=text,enum=image,enum=speech,enum=transcription" jsonschema_description:"Which models: text (for ask), image (createImage), speech (createSpeech) or transcription (createTranscription)."`
-	Search string `json:"search,omitempty" jsonschema_description:"Only models whose id, name or description contains this text (case-insensitive), e.g. claude, flux, whisper."`
-	Limit  *int   `json:"limit,omitempty" jsonschema:"minimum=1,maximum=500" jsonschema_description:"At most this many models (default 40)."`
+	Kind   string `json:"kind" jsonschema:"enum=text,enum=image,enum=speech,enum=transcription" jsonschema_description:"text (ask), image, speech or transcription models."`
+	Search string `json:"search,omitempty" jsonschema_description:"Filter by id, name or description."`
+	Limit  *int   `json:"limit,omitempty" jsonschema:"minimum=1,maximum=500" jsonschema_description:"Most models to list (default 40)."`
 }
 
 // ModelInfo is one model in listModels' result.
@@ -94,9 +94,8 @@ func listModelsTool(cache *modelCache) definition {
 	return tool[ListModelsInput]{
 		name:  "listModels",
 		title: "List NanoGPT models",
-		description: "List the NanoGPT models of one kind (text, image, speech, transcription), optionally filtered by a search string, " +
-			"with id, price and what matters for choosing: capabilities (vision, reasoning, structured output), context length, image sizes, voices. " +
-			"Use it to find a valid model id before calling ask, createImage, createSpeech or createTranscription. Free.",
+		description: "List NanoGPT models of a kind with ids, prices and capabilities (vision, reasoning, sizes, voices), " +
+			"to pick a model id. Free.",
 		readOnly: true, idempotent: true, keyOptional: true,
 		output: new(ListModelsOutput),
 		run: func(ctx context.Context, c *call, in *ListModelsInput) (*mcp.CallToolResult, error) {

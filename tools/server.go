@@ -32,6 +32,14 @@ type Deps struct {
 	// transcription). Zero fields take the client's defaults; OnPoll is set
 	// per call (for progress notifications).
 	Poll nanogpt.PollOptions
+	// Timeouts bounds each call of a tool, by tool name; the "" entry applies to
+	// tools without their own. The whole call is bounded: NanoGPT's answer,
+	// retries, job polling and downloads. Running out is an upstream_timeout
+	// error naming the limit and its Setting.
+	Timeouts map[string]Limit
+	// Heartbeat is how often a call sends a progress notification when the
+	// client asked for progress and nothing else was sent; 0 means 5 seconds.
+	Heartbeat time.Duration
 }
 
 // Spec describes a tool and names the Go types its schemas are reflected from.
@@ -144,7 +152,6 @@ func (t tool[In]) serverTool(d *Deps, defaultModel string) (server.ServerTool, e
 		return server.ServerTool{}, fmt.Errorf("tools: %s: %w", t.name, err)
 	}
 	mt := mcp.NewToolWithRawSchema(t.name, description, in)
-	mt.Title = t.title
 	if t.output != nil {
 		if mt.RawOutputSchema, err = schemas.Committed(t.name, "out"); err != nil {
 			return server.ServerTool{}, err
@@ -190,7 +197,20 @@ func (t tool[In]) handler(d *Deps, validator *schemas.Schema, defaultModel strin
 	}
 }
 
+// execute runs the tool within its time limit, with progress (when asked for:
+// the run's own, retries, and a heartbeat) and the count of NanoGPT retries.
 func (t tool[In]) execute(ctx context.Context, d *Deps, req mcp.CallToolRequest, in *In) (*mcp.CallToolResult, *Failure) {
+	if l, ok := d.limit(t.name); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, l.Time, &timeoutError{tool: t.name, limit: l})
+		defer cancel()
+	}
+	retries := &retryLog{}
+	ctx = nanogpt.WithRetryObserver(ctx, retries.observe)
+	p := newProgress(ctx, req)
+	retries.progress = p
+	defer p.heartbeat(d.Heartbeat)()
+
 	client, err := d.Client(ctx)
 	if err != nil {
 		return nil, classify(err)
@@ -199,10 +219,13 @@ func (t tool[In]) execute(ctx context.Context, d *Deps, req mcp.CallToolRequest,
 		return nil, &Failure{Code: CodeUnauthorized, Message: "no NanoGPT API key is configured",
 			Next: "Set NANOGPT_API_KEY in the server's environment (or send your key, when the server is hosted with per-caller keys)."}
 	}
-	res, err := t.run(ctx, &call{client: client, deps: d, progress: newProgress(ctx, req)}, in)
+	res, err := t.run(ctx, &call{client: client, deps: d, progress: p}, in)
 	if err != nil {
-		return nil, classify(err)
+		f := ended(ctx, err, classify(err))
+		f.Retries, _ = retries.count()
+		return nil, f
 	}
+	retries.note(res)
 	return res, nil
 }
 

@@ -13,12 +13,12 @@ import (
 
 // CreateSpeechInput is the input of createSpeech.
 type CreateSpeechInput struct {
-	Model          string   `json:"model" jsonschema:"minLength=1" jsonschema_description:"ID of the NanoGPT text-to-speech model, e.g. tts-1, gpt-4o-mini-tts, Kokoro-82m, Elevenlabs-Turbo-V2.5."`
-	Input          string   `json:"input" jsonschema:"minLength=1" jsonschema_description:"The text to speak (OpenAI models take up to 4096 characters, others up to 10000)."`
-	Voice          string   `json:"voice,omitempty" jsonschema_description:"Voice id, model-specific: alloy, echo, nova, shimmer... (OpenAI), af_bella, am_adam... (Kokoro), Rachel, Adam... (ElevenLabs)."`
-	ResponseFormat string   `json:"responseFormat,omitempty" jsonschema:"enum=mp3,enum=wav,enum=opus,enum=aac,enum=flac,enum=pcm" jsonschema_description:"Audio format (OpenAI models only; others return their own format, usually mp3)."`
-	Speed          *float64 `json:"speed,omitempty" jsonschema:"minimum=0.1,maximum=5" jsonschema_description:"0.1 to 5 playback speed; not supported by gpt-4o-mini-tts."`
-	Output         string   `json:"output,omitempty" jsonschema:"enum=auto,enum=inline,enum=file,enum=url" jsonschema_description:"Where the audio goes: inline (an audio block in the result), file (saved on the server's disk; the result gives the path), url (NanoGPT's URL, when it gives one) or auto (inline while small enough for the client, else file, or url when hosted). The operator's default when omitted."`
+	Model          string   `json:"model" jsonschema:"minLength=1" jsonschema_description:"NanoGPT speech model id, e.g. tts-1, Kokoro-82m (see listModels)."`
+	Input          string   `json:"input" jsonschema:"minLength=1" jsonschema_description:"Text to speak."`
+	Voice          string   `json:"voice,omitempty" jsonschema_description:"Voice, model-specific (e.g. nova, af_bella, Rachel)."`
+	ResponseFormat string   `json:"responseFormat,omitempty" jsonschema:"enum=mp3,enum=wav,enum=opus,enum=aac,enum=flac,enum=pcm" jsonschema_description:"Audio format (OpenAI models)."`
+	Speed          *float64 `json:"speed,omitempty" jsonschema:"minimum=0.1,maximum=5" jsonschema_description:"Speed (not gpt-4o-mini-tts)."`
+	Output         string   `json:"output,omitempty" jsonschema:"enum=auto,enum=inline,enum=file,enum=url" jsonschema_description:"inline block, saved file, NanoGPT URL, or auto (inline if small). Default: the server's setting."`
 }
 
 // CreateSpeechOutput is the reference component's output {file, audioUrl}, plus
@@ -37,9 +37,8 @@ func createSpeechTool() definition {
 	return tool[CreateSpeechInput]{
 		name:  "createSpeech",
 		title: "Create speech with NanoGPT",
-		description: "Turn text into spoken audio with a NanoGPT text-to-speech model. Returns the audio inline (an audio block) when small enough, " +
-			"otherwise as a saved file or NanoGPT's URL (see output), with a text line saying type, size and where it is. " +
-			"Slow models (ElevenLabs) run as jobs that are waited for; progress is reported when requested. Paid per character.",
+		description: "Text to speech with a NanoGPT model. Returns the audio with its type, size and place, and the cost. " +
+			"Slow models are waited for. Paid per character.",
 		output: new(CreateSpeechOutput),
 		run:    runCreateSpeech,
 	}

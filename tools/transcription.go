@@ -24,9 +24,9 @@ var audioTypes = map[string]bool{
 
 // CreateTranscriptionInput is the input of createTranscription.
 type CreateTranscriptionInput struct {
-	Model    string    `json:"model" jsonschema:"minLength=1" jsonschema_description:"ID of the NanoGPT speech-to-text model, e.g. Whisper-Large-V3, Wizper, gpt-4o-mini-transcribe, Elevenlabs-STT (with word timings and speakers)."`
-	File     FileEntry `json:"file" jsonschema_description:"The audio to transcribe (MP3, WAV, M4A, OGG, AAC). An https:// URL is handed to NanoGPT as is (up to 500 MB); a data: URL or local file is uploaded (up to 3 MB)."`
-	Language string    `json:"language,omitempty" jsonschema:"enum=af,enum=am,enum=ar,enum=as,enum=az,enum=ba,enum=be,enum=bg,enum=bn,enum=bo,enum=br,enum=bs,enum=ca,enum=cs,enum=cy,enum=da,enum=de,enum=el,enum=en,enum=es,enum=et,enum=eu,enum=fa,enum=fi,enum=fo,enum=fr,enum=gl,enum=gu,enum=ha,enum=haw,enum=he,enum=hi,enum=hr,enum=ht,enum=hu,enum=hy,enum=id,enum=is,enum=it,enum=ja,enum=jw,enum=ka,enum=kk,enum=km,enum=kn,enum=ko,enum=la,enum=lb,enum=ln,enum=lo,enum=lt,enum=lv,enum=mg,enum=mi,enum=mk,enum=ml,enum=mn,enum=mr,enum=ms,enum=mt,enum=my,enum=ne,enum=nl,enum=nn,enum=no,enum=oc,enum=pa,enum=pl,enum=ps,enum=pt,enum=ro,enum=ru,enum=sa,enum=sd,enum=si,enum=sk,enum=sl,enum=sn,enum=so,enum=sq,enum=sr,enum=su,enum=sv,enum=sw,enum=ta,enum=te,enum=tg,enum=th,enum=tk,enum=tl,enum=tr,enum=tt,enum=uk,enum=ur,enum=uz,enum=vi,enum=yi,enum=yo,enum=yue,enum=zh" jsonschema_description:"The spoken language (ISO 639 code); detected when omitted."`
+	Model    string    `json:"model" jsonschema:"minLength=1" jsonschema_description:"NanoGPT transcription model id, e.g. Whisper-Large-V3 (see listModels)."`
+	File     FileEntry `json:"file" jsonschema_description:"Audio (MP3, WAV, M4A, OGG, AAC): an https URL up to 500 MB, or a data: URL or local file up to 3 MB."`
+	Language string    `json:"language,omitempty" jsonschema:"enum=af,enum=am,enum=ar,enum=as,enum=az,enum=ba,enum=be,enum=bg,enum=bn,enum=bo,enum=br,enum=bs,enum=ca,enum=cs,enum=cy,enum=da,enum=de,enum=el,enum=en,enum=es,enum=et,enum=eu,enum=fa,enum=fi,enum=fo,enum=fr,enum=gl,enum=gu,enum=ha,enum=haw,enum=he,enum=hi,enum=hr,enum=ht,enum=hu,enum=hy,enum=id,enum=is,enum=it,enum=ja,enum=jw,enum=ka,enum=kk,enum=km,enum=kn,enum=ko,enum=la,enum=lb,enum=ln,enum=lo,enum=lt,enum=lv,enum=mg,enum=mi,enum=mk,enum=ml,enum=mn,enum=mr,enum=ms,enum=mt,enum=my,enum=ne,enum=nl,enum=nn,enum=no,enum=oc,enum=pa,enum=pl,enum=ps,enum=pt,enum=ro,enum=ru,enum=sa,enum=sd,enum=si,enum=sk,enum=sl,enum=sn,enum=so,enum=sq,enum=sr,enum=su,enum=sv,enum=sw,enum=ta,enum=te,enum=tg,enum=th,enum=tk,enum=tl,enum=tr,enum=tt,enum=uk,enum=ur,enum=uz,enum=vi,enum=yi,enum=yo,enum=yue,enum=zh" jsonschema_description:"Spoken language; detected when omitted."`
 }
 
 // CreateTranscriptionOutput is the structured result of createTranscription.
@@ -37,8 +37,8 @@ type CreateTranscriptionOutput struct {
 	Model       string          `json:"model" jsonschema_description:"The model used."`
 	Cost        *float64        `json:"cost,omitempty" jsonschema_description:"What the call cost, when NanoGPT reported it."`
 	Currency    string          `json:"currency,omitempty" jsonschema_description:"Currency of the cost."`
-	Words       json.RawMessage `json:"words,omitempty" jsonschema_description:"Word timings (and speakers), when the model returned them."`
-	Diarization json.RawMessage `json:"diarization,omitempty" jsonschema_description:"Speaker segments, when the model returned them."`
+	Words       json.RawMessage `json:"words,omitempty" jsonschema:"type=array" jsonschema_description:"Word timings (and speakers), when the model returned them."`
+	Diarization json.RawMessage `json:"diarization,omitempty" jsonschema:"type=object" jsonschema_description:"Speaker segments, when the model returned them."`
 	RunID       string          `json:"runId,omitempty" jsonschema_description:"NanoGPT's job id, when the transcription ran as an asynchronous job."`
 }
 
@@ -46,10 +46,8 @@ func createTranscriptionTool() definition {
 	return tool[CreateTranscriptionInput]{
 		name:  "createTranscription",
 		title: "Transcribe audio with NanoGPT",
-		description: "Transcribe speech in an audio file (MP3, WAV, M4A, OGG, AAC) to text with a NanoGPT speech-to-text model. " +
-			"Give the file as an https URL (up to 500 MB, fetched by NanoGPT) or, up to 3 MB, as a data: URL or local file. " +
-			"Returns the transcript as text, and as structured content with language, duration, cost and (when the model gives them) " +
-			"word timings and speakers. Long jobs are waited for; progress is reported when requested. Paid per minute of audio.",
+		description: "Transcribe speech with a NanoGPT model. Returns the transcript, language, duration and cost, " +
+			"with word timings and speakers when the model gives them. Paid per minute.",
 		readOnly: true,
 		output:   new(CreateTranscriptionOutput),
 		run:      runCreateTranscription,
