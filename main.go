@@ -67,6 +67,9 @@ func (c config) String() string {
 		c.transport, c.addr, c.baseURL, map[bool]string{true: "set", false: "unset"}[c.apiKey != ""], c.allowDirs, c.timeout)
 }
 
+// GoString keeps %#v from printing the key as well.
+func (c config) GoString() string { return c.String() }
+
 // listFlag is a repeatable flag whose environment twin is a path list.
 type listFlag struct {
 	vals []string

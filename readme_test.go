@@ -167,3 +167,27 @@ func (s *docSchema) allowed() string {
 	}
 	return strings.Join(parts, "; ")
 }
+
+// TestReadmeListsEveryFlag fails when a flag or its environment twin is missing
+// from the README's configuration table.
+func TestReadmeListsEveryFlag(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var help strings.Builder
+	_, _ = parseConfig([]string{"--help"}, func(string) string { return "" }, &help, &help)
+	for _, line := range strings.Split(help.String(), "\n") {
+		if strings.HasPrefix(line, "  -") {
+			name := "--" + strings.Fields(strings.TrimPrefix(line, "  -"))[0]
+			if !strings.Contains(string(readme), "`"+name+"`") {
+				t.Errorf("README.md does not document %s", name)
+			}
+		}
+		for _, word := range strings.FieldsFunc(line, func(r rune) bool { return r == '[' || r == ']' || r == ' ' || r == '$' }) {
+			if strings.HasPrefix(word, "NANOGPT_") && !strings.Contains(string(readme), word) {
+				t.Errorf("README.md does not mention %s", word)
+			}
+		}
+	}
+}
