@@ -6,20 +6,16 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
 	"mime"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/mark3labs/mcp-go/client"
-	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/nanogpt-mcp/nanogpt-mcp/nanogpttest"
@@ -68,57 +64,6 @@ func mediaE2EFake(t *testing.T) *nanogpttest.Server {
 	return fake
 }
 
-// startStdioForMedia runs the built binary in dir with env and returns a
-// connected, initialized client. The process is stopped when the test ends.
-func startStdioForMedia(t *testing.T, dir string, env ...string) (*client.Client, *lockedBuffer) {
-	t.Helper()
-	cmd := exec.Command(buildBinary(t))
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), env...)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stderr := &lockedBuffer{}
-	cmd.Stderr = stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		stdin.Close()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("server exit: %v\nstderr:\n%s", err, stderr.String())
-			}
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-			t.Error("server did not exit after stdin closed")
-		}
-	})
-	c := client.NewClient(transport.NewIO(stdout, stdin, io.NopCloser(strings.NewReader(""))),
-		client.WithProtocolVersion(mcp.ProtocolVersion20250618))
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	init := mcp.InitializeRequest{}
-	init.Params.ProtocolVersion = mcp.ProtocolVersion20250618
-	init.Params.ClientInfo = mcp.Implementation{Name: "e2e-media", Version: "0"}
-	if _, err := c.Initialize(ctx, init); err != nil {
-		t.Fatal(err)
-	}
-	return c, stderr
-}
-
 // TestStdioMediaEndToEnd drives createImage, createSpeech and
 // createTranscription through the built binary over stdio, with every
 // parameter, file output into a temporary folder, and a fake NanoGPT.
@@ -131,7 +76,7 @@ func TestStdioMediaEndToEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	c, stderr := startStdioForMedia(t, work, "NANOGPT_BASE_URL="+fake.URL, "NANOGPT_API_KEY="+e2eKey,
+	c, _, stderr := startStdio(t, work, "NANOGPT_BASE_URL="+fake.URL, "NANOGPT_API_KEY="+e2eKey,
 		"NANOGPT_MCP_OUTPUT_DIR="+outDir, "NANOGPT_MCP_MEDIA_OUTPUT=file")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -89,47 +89,14 @@ func chatFake(t *testing.T) *nanogpttest.Server {
 // lists the tools, calls ask (plain, with a local attachment, and invalid), and
 // checks that stdout carried only JSON-RPC and stderr never the key.
 func TestStdioEndToEnd(t *testing.T) {
-	bin := buildBinary(t)
 	fake := chatFake(t)
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("remember"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "NANOGPT_BASE_URL="+fake.URL, "NANOGPT_API_KEY="+e2eKey, "NANOGPT_MCP_LOG_LEVEL=debug")
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdoutPipe, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stdout, stderr lockedBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-
-	c := client.NewClient(transport.NewIO(io.TeeReader(stdoutPipe, &stdout), stdin, io.NopCloser(strings.NewReader(""))),
-		client.WithProtocolVersion(mcp.ProtocolVersion20250618))
+	c, stdout, stderr := startStdio(t, dir, "NANOGPT_BASE_URL="+fake.URL, "NANOGPT_API_KEY="+e2eKey, "NANOGPT_MCP_LOG_LEVEL=debug")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	init := mcp.InitializeRequest{}
-	init.Params.ProtocolVersion = mcp.ProtocolVersion20250618
-	init.Params.ClientInfo = mcp.Implementation{Name: "e2e", Version: "0"}
-	ir, err := c.Initialize(ctx, init)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ir.ServerInfo.Name != "nanogpt-mcp" {
-		t.Errorf("server name %q", ir.ServerInfo.Name)
-	}
 	list, err := c.ListTools(ctx, mcp.ListToolsRequest{})
 	if err != nil {
 		t.Fatal(err)
@@ -164,18 +131,7 @@ func TestStdioEndToEnd(t *testing.T) {
 		t.Errorf("after an invalid call: %+v", res)
 	}
 
-	stdin.Close()
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("server exit after stdin closed: %v\nstderr:\n%s", err, stderr.String())
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("server did not exit after stdin closed")
-	}
-
+	// Every line the client read from stdout must be JSON-RPC.
 	sc := bufio.NewScanner(strings.NewReader(stdout.String()))
 	sc.Buffer(nil, 64<<20)
 	lines := 0
@@ -193,6 +149,65 @@ func TestStdioEndToEnd(t *testing.T) {
 	}
 	if errs := stderr.String(); strings.Contains(errs, e2eKey) || !strings.Contains(errs, "starting") {
 		t.Errorf("stderr must log but never show the key:\n%s", errs)
+	}
+}
+
+// startStdio runs the built binary in dir with env and returns a connected,
+// initialized client, and what the process wrote to stdout (as the client read
+// it) and to stderr. When the test ends, stdin is closed and the process must
+// exit cleanly.
+func startStdio(t *testing.T, dir string, env ...string) (c *client.Client, stdout, stderr *lockedBuffer) {
+	t.Helper()
+	cmd := exec.Command(buildBinary(t))
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdoutPipe, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr = &lockedBuffer{}, &lockedBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		stdin.Close()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("server exit: %v\nstderr:\n%s", err, stderr.String())
+			}
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+			t.Error("server did not exit after stdin closed")
+		}
+	})
+	c = client.NewClient(transport.NewIO(io.TeeReader(stdoutPipe, stdout), stdin, io.NopCloser(strings.NewReader(""))),
+		client.WithProtocolVersion(mcp.ProtocolVersion20250618))
+	initClient(t, c)
+	return c, stdout, stderr
+}
+
+// initClient starts c and runs the initialize handshake on protocol 2025-06-18.
+func initClient(t *testing.T, c *client.Client) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	init := mcp.InitializeRequest{}
+	init.Params.ProtocolVersion = mcp.ProtocolVersion20250618
+	init.Params.ClientInfo = mcp.Implementation{Name: "e2e", Version: "0"}
+	if _, err := c.Initialize(ctx, init); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -134,7 +134,7 @@ func relStdio(t *testing.T, s *server.MCPServer, cfg config) *client.Client {
 		outW.Close()
 		inR.Close()
 	})
-	relInit(t, c)
+	initClient(t, c)
 	return c
 }
 
@@ -149,23 +149,8 @@ func relHTTP(t *testing.T, s *server.MCPServer) *client.Client {
 	}
 	c := client.NewClient(tr, client.WithProtocolVersion(mcp.ProtocolVersion20250618))
 	t.Cleanup(func() { c.Close() })
-	relInit(t, c)
+	initClient(t, c)
 	return c
-}
-
-func relInit(t *testing.T, c *client.Client) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	init := mcp.InitializeRequest{}
-	init.Params.ProtocolVersion = mcp.ProtocolVersion20250618
-	init.Params.ClientInfo = mcp.Implementation{Name: "rel", Version: "0"}
-	if _, err := c.Initialize(ctx, init); err != nil {
-		t.Fatal(err)
-	}
 }
 
 func relCall(name string, args map[string]any) mcp.CallToolRequest {
@@ -292,7 +277,7 @@ func relBinary(t *testing.T, fake *relFake, args ...string) (*exec.Cmd, *client.
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	c := client.NewClient(transport.NewIO(stdout, stdin, io.NopCloser(strings.NewReader(""))), client.WithProtocolVersion(mcp.ProtocolVersion20250618))
 	t.Cleanup(func() { c.Close() })
-	relInit(t, c)
+	initClient(t, c)
 	return cmd, c, &stderr
 }
 

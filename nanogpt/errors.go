@@ -95,7 +95,7 @@ func parseAPIError(status int, h http.Header, body []byte) *APIError {
 	return e
 }
 
-// rawCode turns a JSON string or number into a code string.
+// rawCode turns a JSON string or number into a string (codes, balances).
 func rawCode(raw json.RawMessage) string {
 	var s string
 	if json.Unmarshal(raw, &s) == nil {

@@ -94,20 +94,20 @@ type rawModel struct {
 	Model           string                     `json:"model"`
 	Name            string                     `json:"name"`
 	Description     string                     `json:"description"`
-	ContextLength   flexNumber                 `json:"context_length"`
-	MaxOutputTokens flexNumber                 `json:"max_output_tokens"`
+	ContextLength   optFloat                   `json:"context_length"`
+	MaxOutputTokens optFloat                   `json:"max_output_tokens"`
 	Capabilities    map[string]json.RawMessage `json:"capabilities"`
 	Pricing         json.RawMessage            `json:"pricing"`
 	Supported       struct {
 		Resolutions []json.RawMessage `json:"resolutions"`
-		MaxImages   flexNumber        `json:"max_images"`
+		MaxImages   optFloat          `json:"max_images"`
 		Voices      []json.RawMessage `json:"voices"`
 	} `json:"supported_parameters"`
 }
 
 func (r rawModel) model(kind ModelKind) Model {
 	m := Model{ID: firstOf(r.ID, r.Model), Name: r.Name, Description: r.Description,
-		ContextLength: int(r.ContextLength), MaxOutputTokens: int(r.MaxOutputTokens), MaxImages: int(r.Supported.MaxImages)}
+		ContextLength: int(r.ContextLength.V), MaxOutputTokens: int(r.MaxOutputTokens.V), MaxImages: int(r.Supported.MaxImages.V)}
 	for name, v := range r.Capabilities {
 		if string(v) == "true" {
 			m.Capabilities = append(m.Capabilities, name)
@@ -149,9 +149,9 @@ func priceText(kind ModelKind, raw json.RawMessage) string {
 		return ""
 	}
 	num := func(k string) (float64, bool) {
-		var f flexNumber
-		if v, ok := p[k]; ok && json.Unmarshal(v, &f) == nil && f != 0 {
-			return float64(f), true
+		var f optFloat
+		if v, ok := p[k]; ok && json.Unmarshal(v, &f) == nil && f.V != 0 {
+			return f.V, true
 		}
 		return 0, false
 	}
@@ -166,7 +166,7 @@ func priceText(kind ModelKind, raw json.RawMessage) string {
 			parts = append(parts, money(v)+"/M output")
 		}
 	case ImageModels:
-		var per map[string]flexNumber
+		var per map[string]optFloat
 		if v, ok := p["per_image"]; ok && json.Unmarshal(v, &per) == nil {
 			sizes := make([]string, 0, len(per))
 			for s := range per {
@@ -174,7 +174,7 @@ func priceText(kind ModelKind, raw json.RawMessage) string {
 			}
 			sort.Strings(sizes)
 			for _, s := range sizes {
-				parts = append(parts, fmt.Sprintf("%s per %s image", money(float64(per[s])), strings.ReplaceAll(s, "*", "x")))
+				parts = append(parts, fmt.Sprintf("%s per %s image", money(per[s].V), strings.ReplaceAll(s, "*", "x")))
 			}
 		} else if v, ok := num("per_image"); ok {
 			parts = append(parts, money(v)+" per image")
@@ -187,23 +187,6 @@ func priceText(kind ModelKind, raw json.RawMessage) string {
 		}
 	}
 	return strings.Join(parts, ", ")
-}
-
-// flexNumber reads a JSON number or a numeric string (NanoGPT uses both).
-type flexNumber float64
-
-// UnmarshalJSON accepts 1.5, "1.5" and null.
-func (f *flexNumber) UnmarshalJSON(b []byte) error {
-	s := strings.Trim(string(b), `"`)
-	if s == "" || s == "null" {
-		return nil
-	}
-	v, err := strconv.ParseFloat(s, 64)
-	if err != nil {
-		return nil // an unreadable optional number is treated as absent
-	}
-	*f = flexNumber(v)
-	return nil
 }
 
 func firstOf(s ...string) string {
@@ -234,18 +217,5 @@ func (c *Client) CheckBalance(ctx context.Context) (*Balance, error) {
 	if err := c.postJSON(ctx, "/api/check-balance", struct{}{}, &body); err != nil {
 		return nil, err
 	}
-	return &Balance{USD: numberText(body.USD), Nano: numberText(body.Nano), NanoDepositAddress: body.Address}, nil
-}
-
-// numberText renders a JSON string or number as text.
-func numberText(raw json.RawMessage) string {
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		return s
-	}
-	var n json.Number
-	if json.Unmarshal(raw, &n) == nil {
-		return n.String()
-	}
-	return ""
+	return &Balance{USD: rawCode(body.USD), Nano: rawCode(body.Nano), NanoDepositAddress: body.Address}, nil
 }

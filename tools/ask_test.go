@@ -50,14 +50,25 @@ func newHarnessWith(t *testing.T, key string, media tools.Media) *harness {
 	t.Cleanup(fake.Close)
 	h := &harness{t: t, fake: fake, root: t.TempDir()}
 	c := nanogpt.New(nanogpt.Config{BaseURL: fake.URL, APIKey: key, Timeout: 10 * time.Second})
-	s := server.NewMCPServer("test", "0", server.WithToolCapabilities(false))
-	err := tools.Register(s, tools.Deps{
+	h.client, h.server = startClient(t, tools.Deps{
 		Client: func(context.Context) (*nanogpt.Client, error) { return c, nil },
 		Files:  tools.Files{Roots: []string{h.root}},
 		Media:  media,
 		Poll:   nanogpt.PollOptions{Interval: 2 * time.Millisecond, MaxWait: 5 * time.Second},
-	}, nil, nil)
-	if err != nil {
+	}, nil, nil, func(n mcp.JSONRPCNotification) {
+		h.mu.Lock()
+		h.notifications = append(h.notifications, n)
+		h.mu.Unlock()
+	})
+	return h
+}
+
+// startClient registers the tools on a new server and returns an initialized
+// in-process MCP client on it; onNotify (may be nil) sees every notification.
+func startClient(t *testing.T, d tools.Deps, only []string, defaults map[string]string, onNotify func(mcp.JSONRPCNotification)) (*client.Client, *server.MCPServer) {
+	t.Helper()
+	s := server.NewMCPServer("test", "0", server.WithToolCapabilities(false))
+	if err := tools.Register(s, d, only, defaults); err != nil {
 		t.Fatal(err)
 	}
 	cl, err := client.NewInProcessClient(s)
@@ -69,19 +80,16 @@ func newHarnessWith(t *testing.T, key string, media tools.Media) *harness {
 	if err := cl.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	cl.OnNotification(func(n mcp.JSONRPCNotification) {
-		h.mu.Lock()
-		h.notifications = append(h.notifications, n)
-		h.mu.Unlock()
-	})
+	if onNotify != nil {
+		cl.OnNotification(onNotify)
+	}
 	init := mcp.InitializeRequest{}
 	init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
 	init.Params.ClientInfo = mcp.Implementation{Name: "test", Version: "0"}
 	if _, err := cl.Initialize(ctx, init); err != nil {
 		t.Fatal(err)
 	}
-	h.client, h.server = cl, s
-	return h
+	return cl, s
 }
 
 func (h *harness) call(name string, args map[string]any, meta *mcp.Meta) *mcp.CallToolResult {

@@ -24,27 +24,9 @@ import (
 func startTools(t *testing.T, fake *nanogpttest.Server, keyFor func(ctx context.Context) string, only []string, defaults map[string]string) *client.Client {
 	t.Helper()
 	base := nanogpt.New(nanogpt.Config{BaseURL: fake.URL, Timeout: 10 * time.Second})
-	s := server.NewMCPServer("test", "0", server.WithToolCapabilities(false))
-	err := tools.Register(s, tools.Deps{
+	cl, _ := startClient(t, tools.Deps{
 		Client: func(ctx context.Context) (*nanogpt.Client, error) { return base.WithKey(keyFor(ctx)), nil },
-	}, only, defaults)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl, err := client.NewInProcessClient(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cl.Close() })
-	init := mcp.InitializeRequest{}
-	init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
-	init.Params.ClientInfo = mcp.Implementation{Name: "test", Version: "0"}
-	if err := cl.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := cl.Initialize(context.Background(), init); err != nil {
-		t.Fatal(err)
-	}
+	}, only, defaults, nil)
 	return cl
 }
 

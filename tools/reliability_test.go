@@ -12,7 +12,6 @@ import (
 
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/mcp"
-	"github.com/mark3labs/mcp-go/server"
 	"go.uber.org/goleak"
 
 	"github.com/nanogpt-mcp/nanogpt-mcp/nanogpt"
@@ -37,27 +36,13 @@ func relNew(t *testing.T, retry nanogpt.RetryPolicy, timeouts map[string]tools.L
 	t.Cleanup(fake.Close)
 	h := &relHarness{t: t, fake: fake}
 	c := nanogpt.New(nanogpt.Config{BaseURL: fake.URL, APIKey: testKey, Retry: retry})
-	s := server.NewMCPServer("test", "0", server.WithToolCapabilities(false))
-	err := tools.Register(s, tools.Deps{
+	h.client, _ = startClient(t, tools.Deps{
 		Client:    func(context.Context) (*nanogpt.Client, error) { return c, nil },
 		Media:     tools.Media{Mode: tools.OutputInline, InlineMax: 1 << 20},
 		Poll:      nanogpt.PollOptions{Interval: 5 * time.Millisecond},
 		Timeouts:  timeouts,
 		Heartbeat: heartbeat,
-	}, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl, err := client.NewInProcessClient(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cl.Close() })
-	ctx := context.Background()
-	if err := cl.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	cl.OnNotification(func(n mcp.JSONRPCNotification) {
+	}, nil, nil, func(n mcp.JSONRPCNotification) {
 		if n.Method != string(mcp.MethodNotificationProgress) {
 			return
 		}
@@ -65,13 +50,6 @@ func relNew(t *testing.T, retry nanogpt.RetryPolicy, timeouts map[string]tools.L
 		h.progress = append(h.progress, fmt.Sprint(n.Params.AdditionalFields["progressToken"], ": ", n.Params.AdditionalFields["message"]))
 		h.mu.Unlock()
 	})
-	init := mcp.InitializeRequest{}
-	init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
-	init.Params.ClientInfo = mcp.Implementation{Name: "test", Version: "0"}
-	if _, err := cl.Initialize(ctx, init); err != nil {
-		t.Fatal(err)
-	}
-	h.client = cl
 	return h
 }
 
