@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -178,7 +181,7 @@ func TestHostedReplicas(t *testing.T) {
 	var next atomic.Uint64
 	var mu sync.Mutex
 	served := map[string]int{}
-	proxy := httptest.NewServer(&httputil.ReverseProxy{
+	proxy := httptest.NewServer(bufferRequestBody(&httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
 			b := backends[next.Add(1)%uint64(len(backends))]
 			mu.Lock()
@@ -188,7 +191,7 @@ func TestHostedReplicas(t *testing.T) {
 			r.SetXForwarded()
 		},
 		FlushInterval: -1,
-	})
+	}))
 	t.Cleanup(proxy.Close)
 	h := map[string]string{"Authorization": "Bearer " + hostToken}
 
@@ -248,4 +251,105 @@ func TestHostedReplicas(t *testing.T) {
 			t.Errorf("replica %s served %d requests: the proxy did not spread the session", b.Host, served[b.Host])
 		}
 	}
+}
+
+// bufferRequestBody reads the request body into memory before next runs, as
+// nginx and most load balancers do. A bare httputil.ReverseProxy cuts answers
+// short on a busy machine: Go's HTTP/1 server closes an inbound request body
+// as soon as the response headers go out, but the proxy's transport reads that
+// body once more, in its own goroutine, after copying Content-Length bytes to
+// the backend (to check it ends there). When the backend has answered and the
+// proxy has begun relaying before that read runs, it fails ("invalid Read on
+// closed Body"), the transport closes the backend connection, and the answer
+// in transit is truncated ("use of closed network connection";
+// golang/go#40747). With the body in memory, the transport never reads the
+// server's request body.
+func bufferRequestBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body != nil && r.Body != http.NoBody {
+			body, err := io.ReadAll(r.Body)
+			if err != nil {
+				http.Error(w, "reading the request body: "+err.Error(), http.StatusBadRequest)
+				return
+			}
+			r.Body, r.ContentLength, r.TransferEncoding = io.NopCloser(bytes.NewReader(body)), int64(len(body)), nil
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// TestReplicaProxyLateBodyRead replays deterministically what truncated
+// answers in TestHostedReplicas on a busy machine: the proxy's transport makes
+// its final read of the request body only after the answer has started
+// reaching the client. The whole answer must still arrive.
+func TestReplicaProxyLateBodyRead(t *testing.T) {
+	t.Parallel()
+	half := strings.Repeat("x", 16<<10) // more than the transport's read buffer
+	sent := make(chan struct{})         // the transport is done with the request body
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if b, err := io.ReadAll(r.Body); err != nil || string(b) != "request" {
+			t.Errorf("backend got %q %v", b, err)
+		}
+		_, _ = io.WriteString(w, half)
+		_ = http.NewResponseController(w).Flush()
+		select {
+		case <-sent:
+		case <-time.After(10 * time.Second):
+			t.Error("the transport never closed the request body")
+		}
+		_, _ = io.WriteString(w, half)
+	}))
+	t.Cleanup(backend.Close)
+	u, _ := url.Parse(backend.URL)
+	answering := make(chan struct{}) // the client has the response headers
+	proxy := httptest.NewServer(bufferRequestBody(&httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			r.SetURL(u)
+			r.Out.Body = &lateEOFReader{ReadCloser: r.Out.Body, left: r.Out.ContentLength, wait: answering, closed: sent}
+		},
+		ErrorLog: log.New(&tlogWriter{t}, "", 0),
+	}))
+	t.Cleanup(proxy.Close)
+	resp, err := http.Post(proxy.URL, "text/plain", strings.NewReader("request"))
+	close(answering)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || len(body) != 2*len(half) {
+		t.Fatalf("the answer was cut short: %d of %d bytes, %v", len(body), 2*len(half), err)
+	}
+}
+
+// lateEOFReader passes a request body through, but holds any read after its
+// last byte (the transport's check that the body ends there) until wait is
+// closed. It closes closed when the transport closes it.
+type lateEOFReader struct {
+	io.ReadCloser
+	left         int64
+	wait, closed chan struct{}
+	once         sync.Once
+}
+
+func (l *lateEOFReader) Read(p []byte) (int, error) {
+	if l.left <= 0 {
+		<-l.wait
+	}
+	n, err := l.ReadCloser.Read(p)
+	l.left -= int64(n)
+	return n, err
+}
+
+func (l *lateEOFReader) Close() error {
+	defer l.once.Do(func() { close(l.closed) })
+	return l.ReadCloser.Close()
+}
+
+// tlogWriter sends a logger's lines to the test log.
+type tlogWriter struct{ t *testing.T }
+
+func (w *tlogWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
 }
