@@ -21,7 +21,7 @@ type CreateImageInput struct {
 	Model             string         `json:"model" jsonschema:"minLength=1" jsonschema_description:"NanoGPT image model id (see listModels)."`
 	ImageMessages     []ImageMessage `json:"imageMessages" jsonschema:"minItems=1" jsonschema_description:"Prompt parts. Positive weights (default 1) join heaviest first; weight <= 0 adds an 'Avoid:' line."`
 	Size              string         `json:"size,omitempty" jsonschema:"enum=256x256,enum=512x512,enum=1024x1024" jsonschema_description:"Image size."`
-	ResponseFormat    string         `json:"responseFormat,omitempty" jsonschema:"enum=url,enum=b64_json" jsonschema_description:"NanoGPT's answer: signed URL (about 1 h) or base64. Suits output when omitted."`
+	ResponseFormat    string         `json:"responseFormat,omitempty" jsonschema:"enum=url,enum=b64_json" jsonschema_description:"Signed URL (expires in about 1 h) or base64."`
 	N                 *int           `json:"n,omitempty" jsonschema:"minimum=1,maximum=10" jsonschema_description:"Number of images; all are returned."`
 	Seed              *int64         `json:"seed,omitempty" jsonschema_description:"Seed for reproducible images."`
 	GuidanceScale     *float64       `json:"guidanceScale,omitempty" jsonschema:"minimum=0,maximum=20" jsonschema_description:"How closely to follow the prompt."`
@@ -29,7 +29,7 @@ type CreateImageInput struct {
 	NumInferenceSteps *int           `json:"numInferenceSteps,omitempty" jsonschema:"minimum=1,maximum=100" jsonschema_description:"Denoising steps."`
 	User              string         `json:"user,omitempty" jsonschema_description:"End-user id, for abuse monitoring."`
 	InputImage        *FileEntry     `json:"inputImage,omitempty" jsonschema_description:"Image to transform (png, jpeg, webp, gif; at most 3 MB)."`
-	Output            string         `json:"output,omitempty" jsonschema:"enum=auto,enum=inline,enum=file,enum=url" jsonschema_description:"inline blocks, saved file, NanoGPT URL, or auto (inline if small). Default: the server's setting."`
+	Output            string         `json:"output,omitempty" jsonschema:"enum=auto,enum=inline,enum=file,enum=url" jsonschema_description:"Where images go: inline, file, url, or auto (inline if small)."`
 }
 
 // ImageMessage is one part of the image prompt.

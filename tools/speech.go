@@ -18,7 +18,7 @@ type CreateSpeechInput struct {
 	Voice          string   `json:"voice,omitempty" jsonschema_description:"Voice, model-specific (e.g. nova, af_bella, Rachel)."`
 	ResponseFormat string   `json:"responseFormat,omitempty" jsonschema:"enum=mp3,enum=wav,enum=opus,enum=aac,enum=flac,enum=pcm" jsonschema_description:"Audio format (OpenAI models)."`
 	Speed          *float64 `json:"speed,omitempty" jsonschema:"minimum=0.1,maximum=5" jsonschema_description:"Speed (not gpt-4o-mini-tts)."`
-	Output         string   `json:"output,omitempty" jsonschema:"enum=auto,enum=inline,enum=file,enum=url" jsonschema_description:"inline block, saved file, NanoGPT URL, or auto (inline if small). Default: the server's setting."`
+	Output         string   `json:"output,omitempty" jsonschema:"enum=auto,enum=inline,enum=file,enum=url" jsonschema_description:"Where audio goes: inline, file, url, or auto (inline if small)."`
 }
 
 // CreateSpeechOutput is the reference component's output {file, audioUrl}, plus
