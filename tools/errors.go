@@ -37,15 +37,26 @@ type Failure struct {
 	Next       string
 	Status     int           // NanoGPT's HTTP status, when there is one
 	RetryAfter time.Duration // for rate_limited
+	cause      error         // what went wrong underneath, for errors.As
 	Retries    int           // how often the client repeated the request before giving up
 }
 
 func (f *Failure) Error() string { return f.Code + ": " + f.Message }
 
+// Unwrap gives the underlying error, when there is one.
+func (f *Failure) Unwrap() error { return f.cause }
+
 // invalid reports bad input; the message names the parameter and what is allowed.
 func invalid(format string, a ...any) *Failure {
 	return &Failure{Code: CodeInvalidArgument, Message: fmt.Sprintf(format, a...),
 		Next: "Fix the named parameter and call the tool again."}
+}
+
+// invalidCause is invalid with the underlying error kept for errors.As.
+func invalidCause(cause error, format string, a ...any) *Failure {
+	f := invalid(format, a...)
+	f.cause = cause
+	return f
 }
 
 // classify turns any error from a tool run into a Failure.

@@ -80,7 +80,7 @@ func (f *Files) open(e FileEntry, param string, max int64) (*input, error) {
 	case strings.HasPrefix(lower, "data:"):
 		mt, data, err := parseDataURL(raw, max)
 		if err != nil {
-			return nil, invalid("%s.url: %v", param, err)
+			return nil, invalidCause(err, "%s.url: %v", param, err)
 		}
 		in.data = data
 		in.mime = firstNonEmpty(normMIME(e.MimeType), mt, guessMIME(e, ""), normMIME(http.DetectContentType(data)))
@@ -91,7 +91,7 @@ func (f *Files) open(e FileEntry, param string, max int64) (*input, error) {
 	case strings.HasPrefix(lower, "file:"): // file:///a/b, also file:/a/b
 		p, err := fileURLPath(raw)
 		if err != nil {
-			return nil, invalid("%s.url: %v", param, err)
+			return nil, invalidCause(err, "%s.url: %v", param, err)
 		}
 		return f.readLocal(in, e, p, param, max)
 	}
@@ -114,7 +114,7 @@ func (f *Files) load(ctx context.Context, e FileEntry, param string, max int64) 
 	if err != nil {
 		var fe *FetchError
 		if errors.As(err, &fe) {
-			return nil, invalid("%s.url: %v", param, err)
+			return nil, invalidCause(err, "%s.url: %v", param, err)
 		}
 		return nil, err
 	}
@@ -140,7 +140,7 @@ func (f *Files) readLocal(in *input, e FileEntry, p, param string, max int64) (*
 		}
 		data, err := readInRoot(root, rel, max)
 		if err != nil {
-			return nil, invalid("%s.url: %v", param, err)
+			return nil, invalidCause(err, "%s.url: %v", param, err)
 		}
 		in.data = data
 		in.mime = firstNonEmpty(guessMIME(e, filepath.Ext(p)), normMIME(http.DetectContentType(data)))
@@ -183,7 +183,7 @@ func readInRoot(root, rel string, max int64) ([]byte, error) {
 		return nil, fmt.Errorf("%s is not a regular file", name)
 	}
 	if st.Size() > max {
-		return nil, fmt.Errorf("%s is %s; at most %s allowed here", name, humanBytes(st.Size()), humanBytes(max))
+		return nil, tooLarge("%s is %s; at most %s allowed here", name, humanBytes(st.Size()), humanBytes(max))
 	}
 	file, err := r.Open(rel)
 	if err != nil {
@@ -201,7 +201,7 @@ func readInRoot(root, rel string, max int64) ([]byte, error) {
 		return nil, fmt.Errorf("%s cannot be read: %w", name, err)
 	}
 	if int64(len(data)) > max {
-		return nil, fmt.Errorf("%s is larger than %s", name, humanBytes(max))
+		return nil, tooLarge("%s is larger than %s", name, humanBytes(max))
 	}
 	return data, nil
 }
@@ -312,7 +312,7 @@ func parseDataURL(raw string, max int64) (string, []byte, error) {
 			}
 		}
 		if int64(base64.StdEncoding.DecodedLen(n)) > max+2 {
-			return "", nil, fmt.Errorf("the data is larger than %s", humanBytes(max))
+			return "", nil, tooLarge("the data is larger than %s", humanBytes(max))
 		}
 		if strings.Contains(payload, "%") {
 			unescaped, err := url.PathUnescape(payload)
@@ -340,19 +340,19 @@ func parseDataURL(raw string, max int64) (string, []byte, error) {
 			return "", nil, errors.New("the base64 data in the data: URL is malformed")
 		}
 		if int64(len(data)) > max {
-			return "", nil, fmt.Errorf("the data is larger than %s", humanBytes(max))
+			return "", nil, tooLarge("the data is larger than %s", humanBytes(max))
 		}
 		return mt, data, nil
 	}
 	if int64(len(payload)) > 3*max { // each byte takes at most 3 characters (%XX)
-		return "", nil, fmt.Errorf("the data is larger than %s", humanBytes(max))
+		return "", nil, tooLarge("the data is larger than %s", humanBytes(max))
 	}
 	text, err := url.PathUnescape(payload)
 	if err != nil {
 		return "", nil, errors.New("the data: URL is not properly percent-encoded")
 	}
 	if int64(len(text)) > max {
-		return "", nil, fmt.Errorf("the data is larger than %s", humanBytes(max))
+		return "", nil, tooLarge("the data is larger than %s", humanBytes(max))
 	}
 	if mt == "" {
 		mt = "text/plain"
@@ -443,3 +443,10 @@ func humanBytes(n int64) string {
 	}
 	return fmt.Sprintf("%d bytes", n)
 }
+
+// sizeError is a file over the size limit of where it is going.
+type sizeError struct{ msg string }
+
+func (e *sizeError) Error() string { return e.msg }
+
+func tooLarge(format string, a ...any) error { return &sizeError{msg: fmt.Sprintf(format, a...)} }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"path"
-	"strings"
 
 	"github.com/mark3labs/mcp-go/mcp"
 
@@ -59,7 +58,8 @@ func runCreateTranscription(ctx context.Context, c *call, in *CreateTranscriptio
 	src, err := c.deps.Files.open(in.File, "file", maxUploadBytes)
 	if err != nil {
 		var f *Failure
-		if errors.As(err, &f) && (strings.Contains(f.Message, "allowed here") || strings.Contains(f.Message, "larger than")) {
+		var big *sizeError
+		if errors.As(err, &f) && errors.As(err, &big) {
 			f.Message += ". NanoGPT takes uploads up to 3 MB: pass the audio as an https:// URL instead (up to 500 MB)"
 		}
 		return nil, err
