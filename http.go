@@ -139,8 +139,8 @@ func (h *hostingConfig) check(cfg *config) error {
 		flag, v string
 		to      *time.Duration
 	}{{"--shutdown-timeout", h.shutdownS, &h.shutdownTimeout}, {"--read-header-timeout", h.readHeaderS, &h.readHeaderTimeout}, {"--idle-timeout", h.idleS, &h.idleTimeout}} {
-		if *d.to, err = time.ParseDuration(d.v); err != nil || *d.to <= 0 {
-			return fmt.Errorf("%s: %q is not a positive duration such as 30s", d.flag, d.v)
+		if *d.to, err = positiveDuration(d.flag, d.v); err != nil {
+			return err
 		}
 	}
 	if cfg.transport == "stdio" {

@@ -169,8 +169,8 @@ func parseConfig(args []string, getenv func(string) string, stdout, stderr io.Wr
 	if cfg.allowPrivate, err = strconv.ParseBool(privateS); err != nil {
 		return cfg, fmt.Errorf("--allow-private-urls: %q is not a boolean (true or false)", privateS)
 	}
-	if cfg.timeout, err = time.ParseDuration(timeoutS); err != nil || cfg.timeout <= 0 {
-		return cfg, fmt.Errorf("--timeout: %q is not a positive duration such as 90s or 5m", timeoutS)
+	if cfg.timeout, err = positiveDuration("--timeout", timeoutS); err != nil {
+		return cfg, err
 	}
 	if cfg.workers, err = strconv.Atoi(workersS); err != nil || cfg.workers < 1 || cfg.workers > 100 {
 		return cfg, fmt.Errorf("--workers: %q is not a whole number from 1 to 100", workersS)
@@ -241,6 +241,15 @@ func parseConfig(args []string, getenv func(string) string, stdout, stderr io.Wr
 		cfg.allowDirs = append(cfg.allowDirs, abs)
 	}
 	return cfg, nil
+}
+
+// positiveDuration parses a flag's duration value, which must be above zero.
+func positiveDuration(flag, v string) (time.Duration, error) {
+	d, err := time.ParseDuration(strings.TrimSpace(v))
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%s: %q is not a positive duration such as 30s or 5m", flag, v)
+	}
+	return d, nil
 }
 
 // defaultOutputDir is where generated files go over stdio unless told otherwise.

@@ -60,9 +60,9 @@ func (r *reliabilityConfig) check() error {
 		if v == "" {
 			continue
 		}
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			return fmt.Errorf("--%s: %q is not a positive duration such as 90s or 10m", t.flag, v)
+		d, err := positiveDuration("--"+t.flag, v)
+		if err != nil {
+			return err
 		}
 		r.toolTimeouts[t.tool] = d
 	}
@@ -70,9 +70,9 @@ func (r *reliabilityConfig) check() error {
 	if err != nil || n < 0 || n > 10 {
 		return fmt.Errorf("--retries: %q is not a whole number from 0 to 10", r.retriesS)
 	}
-	wait, err := time.ParseDuration(strings.TrimSpace(r.maxWaitS))
-	if err != nil || wait <= 0 {
-		return fmt.Errorf("--retry-max-wait: %q is not a positive duration such as 30s", r.maxWaitS)
+	wait, err := positiveDuration("--retry-max-wait", r.maxWaitS)
+	if err != nil {
+		return err
 	}
 	r.retry = nanogpt.RetryPolicy{Retries: n, MaxDelay: wait}
 	return nil

@@ -173,8 +173,6 @@ const chatPath = "/api/v1/chat/completions"
 
 // Chat sends a non-streaming chat completion.
 func (c *Client) Chat(ctx context.Context, req ChatRequest) (*ChatResponse, error) {
-	ctx, cancel := c.withTimeout(ctx)
-	defer cancel()
 	req.Stream, req.StreamOptions = false, nil
 	var out ChatResponse
 	if err := c.postJSON(ctx, chatPath, req, &out); err != nil {

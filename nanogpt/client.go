@@ -5,7 +5,6 @@
 package nanogpt
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -198,17 +197,8 @@ func (c *Client) postJSON(ctx context.Context, path string, in, out any) error {
 	if err != nil {
 		return fmt.Errorf("nanogpt: encode %s: %w", path, err)
 	}
-	req, err := c.newRequest(ctx, http.MethodPost, path, bytes.NewReader(body), "application/json")
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := c.send(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	return decodeJSON(resp, path, out)
+	_, err = c.call(ctx, http.MethodPost, path, body, "application/json", out)
+	return err
 }
 
 // decodeJSON decodes a success body, reporting a non-JSON body as an upstream error.

@@ -86,8 +86,6 @@ const imagesPath = "/api/v1/images/generations"
 // own default is b64_json, so the format is always sent explicitly). Items with
 // neither a URL nor base64 data are dropped; an answer without any usable image is an *APIError with Code "invalid_response".
 func (c *Client) CreateImage(ctx context.Context, req ImageRequest) (*ImageResponse, error) {
-	ctx, cancel := c.withTimeout(ctx)
-	defer cancel()
 	if req.ResponseFormat == "" {
 		req.ResponseFormat = "url"
 	}

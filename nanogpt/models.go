@@ -62,22 +62,10 @@ func (c *Client) ListModels(ctx context.Context, kind ModelKind) ([]Model, error
 	if !ok {
 		return nil, fmt.Errorf("nanogpt: unknown model kind %q", kind)
 	}
-	ctx, cancel := c.withTimeout(ctx)
-	defer cancel()
-	req, err := c.newRequest(ctx, http.MethodGet, path, nil, "")
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := c.send(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
 	var body struct {
 		Data []rawModel `json:"data"`
 	}
-	if err := decodeJSON(resp, path, &body); err != nil {
+	if _, err := c.call(ctx, http.MethodGet, path, nil, "", &body); err != nil {
 		return nil, err
 	}
 	out := make([]Model, 0, len(body.Data))
@@ -207,8 +195,6 @@ type Balance struct {
 
 // CheckBalance returns the balance of the client's key (POST /api/check-balance).
 func (c *Client) CheckBalance(ctx context.Context) (*Balance, error) {
-	ctx, cancel := c.withTimeout(ctx)
-	defer cancel()
 	var body struct {
 		USD     json.RawMessage `json:"usd_balance"`
 		Nano    json.RawMessage `json:"nano_balance"`
