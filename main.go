@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -23,6 +22,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/nanogpt-mcp/nanogpt-mcp/nanogpt"
+	"github.com/nanogpt-mcp/nanogpt-mcp/stdio"
 	"github.com/nanogpt-mcp/nanogpt-mcp/tools"
 )
 
@@ -317,23 +317,27 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	logger.Info("starting", "version", versionString(), "config", cfg.String())
 	switch cfg.transport {
 	case "stdio":
-		return serveStdio(ctx, cfg, s, stdin, stdout, stderr)
+		return serveStdio(ctx, cfg, s, stdin, stdout, logger)
 	default:
 		return serveHTTP(ctx, cfg, s, logger)
 	}
 }
 
 // serveStdio serves s over stdin and stdout until ctx ends or stdin closes.
-// Tool calls run on --workers goroutines (mcp-go's default of 5 would make
-// I/O-bound calls queue); the large queue keeps the read loop, which also reads
-// cancellations, from ever running a call itself.
-func serveStdio(ctx context.Context, cfg config, s *server.MCPServer, stdin io.Reader, stdout, stderr io.Writer) error {
-	ss := server.NewStdioServer(s)
-	ss.SetErrorLogger(log.New(stderr, "mcp: ", 0))
-	server.WithWorkerPoolSize(cfg.workers)(ss)
-	server.WithQueueSize(1000)(ss)
-	err := ss.Listen(ctx, stdin, stdout)
-	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, io.EOF) {
+// Tool calls run on --workers goroutines: they wait on NanoGPT, not the CPU.
+func serveStdio(ctx context.Context, cfg config, s *server.MCPServer, stdin io.Reader, stdout io.Writer, logger *slog.Logger) error {
+	err := stdio.Serve(ctx, s, stdin, stdout, stdio.Options{
+		Workers: cfg.workers,
+		Logger:  logger,
+		Request: func(ctx context.Context, send func(any) error) context.Context {
+			ctx = tools.WithNotifier(ctx, send)
+			return tools.WithLifted(ctx, func(ref string) (tools.Lifted, bool) {
+				b, ok := stdio.BlobFrom(ctx, ref)
+				return b, ok
+			})
+		},
+	})
+	if err == nil || errors.Is(err, context.Canceled) {
 		return nil
 	}
 	return err

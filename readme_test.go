@@ -76,6 +76,7 @@ type docSchema struct {
 	Enum        []any
 	Minimum     *float64
 	Maximum     *float64
+	ExclMinimum *float64
 	MaxItems    *int
 	Required    []string
 	Items       *docSchema
@@ -90,6 +91,7 @@ func (s *docSchema) UnmarshalJSON(b []byte) error {
 		Enum        []any           `json:"enum"`
 		Minimum     *float64        `json:"minimum"`
 		Maximum     *float64        `json:"maximum"`
+		ExclMinimum *float64        `json:"exclusiveMinimum"`
 		MaxItems    *int            `json:"maxItems"`
 		Required    []string        `json:"required"`
 		Items       *docSchema      `json:"items"`
@@ -98,7 +100,7 @@ func (s *docSchema) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &raw); err != nil {
 		return err
 	}
-	*s = docSchema{Type: raw.Type, Description: raw.Description, Enum: raw.Enum, Minimum: raw.Minimum, Maximum: raw.Maximum,
+	*s = docSchema{Type: raw.Type, Description: raw.Description, Enum: raw.Enum, Minimum: raw.Minimum, Maximum: raw.Maximum, ExclMinimum: raw.ExclMinimum,
 		MaxItems: raw.MaxItems, Required: raw.Required, Items: raw.Items}
 	if len(raw.Properties) == 0 {
 		return nil
@@ -157,6 +159,8 @@ func (s *docSchema) allowed() string {
 	switch {
 	case s.Minimum != nil && s.Maximum != nil:
 		parts = append(parts, fmt.Sprintf("%g to %g", *s.Minimum, *s.Maximum))
+	case s.ExclMinimum != nil && s.Maximum != nil:
+		parts = append(parts, fmt.Sprintf("> %g, ≤ %g", *s.ExclMinimum, *s.Maximum))
 	case s.Minimum != nil:
 		parts = append(parts, fmt.Sprintf("≥ %g", *s.Minimum))
 	case s.Maximum != nil:

@@ -124,7 +124,7 @@ func relStdio(t *testing.T, s *server.MCPServer, cfg config) *client.Client {
 	outR, outW := io.Pipe()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- serveStdio(ctx, cfg, s, inR, outW, io.Discard) }()
+	go func() { done <- serveStdio(ctx, cfg, s, inR, outW, slog.New(slog.DiscardHandler)) }()
 	c := client.NewClient(transport.NewIO(outR, inW, io.NopCloser(strings.NewReader(""))), client.WithProtocolVersion(mcp.ProtocolVersion20250618))
 	t.Cleanup(func() {
 		c.Close()

@@ -9,14 +9,24 @@ import (
 	"net/http"
 )
 
-// ChatRequest is the body of POST /api/v1/chat/completions. Optional numbers are
-// pointers: nil is not sent, and a pointer to 0 is sent as 0.
+// ChatRequest is the body of POST /api/v1/chat/completions.
 type ChatRequest struct {
-	Model               string             `json:"model"`
-	Messages            []Message          `json:"messages"`
-	Stream              bool               `json:"stream,omitempty"`
-	StreamOptions       *StreamOptions     `json:"stream_options,omitempty"`
-	ResponseFormat      *ResponseFormat    `json:"response_format,omitempty"`
+	Model          string          `json:"model"`
+	Messages       []Message       `json:"messages"`
+	Stream         bool            `json:"stream,omitempty"`
+	StreamOptions  *StreamOptions  `json:"stream_options,omitempty"`
+	ResponseFormat *ResponseFormat `json:"response_format,omitempty"`
+	Sampling
+}
+
+// Sampling holds the sampling and decoding controls of a chat request, under
+// their wire names. Optional numbers are pointers: nil is not sent, and a
+// pointer to 0 is sent as 0.
+//
+// The ask tool's parameters convert to it (tools.Sampling has the same fields
+// with the tool's names), so a new control is a field here and there, and the
+// compiler refuses the conversion until both agree.
+type Sampling struct {
 	FrequencyPenalty    *float64           `json:"frequency_penalty,omitempty"`
 	LogitBias           map[string]float64 `json:"logit_bias,omitempty"`
 	Logprobs            *bool              `json:"logprobs,omitempty"`
@@ -178,7 +188,20 @@ func (c *Client) Chat(ctx context.Context, req ChatRequest) (*ChatResponse, erro
 	if err := c.postJSON(ctx, chatPath, req, &out); err != nil {
 		return nil, err
 	}
+	if err := out.check(); err != nil {
+		return nil, err
+	}
 	return &out, nil
+}
+
+// check refuses a completion without any choice (choices null or []): there
+// is no answer to give, and an empty one would pass for a real reply.
+func (r *ChatResponse) check() error {
+	if len(r.Choices) == 0 {
+		return &APIError{Status: http.StatusOK, Code: CodeInvalidResponse,
+			Message: "NanoGPT answered " + chatPath + " without any choice (no answer to return)"}
+	}
+	return nil
 }
 
 // ChatStream sends a streaming chat completion, hands every delta to onDelta as
@@ -206,6 +229,9 @@ func (c *Client) ChatStream(ctx context.Context, req ChatRequest, onDelta func(D
 	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == "application/json" {
 		var out ChatResponse
 		if err := decodeJSON(resp, chatPath, &out); err != nil {
+			return nil, err
+		}
+		if err := out.check(); err != nil {
 			return nil, err
 		}
 		if onDelta != nil {

@@ -137,33 +137,35 @@ var chatWantWire = map[string]string{
 
 func chatFullRequest() ChatRequest {
 	return ChatRequest{
-		Model:               "openai/gpt-5.1",
-		Messages:            []Message{{Role: "user", Text: "hi"}},
-		ResponseFormat:      &ResponseFormat{Type: "json_object"},
-		FrequencyPenalty:    chatPtr(0.5),
-		LogitBias:           map[string]float64{"50256": -100, "15": 2.5},
-		Logprobs:            chatPtr(true),
-		MaxCompletionTokens: chatPtr(300),
-		MaxTokens:           chatPtr(200),
-		PresencePenalty:     chatPtr(-0.25),
-		ReasoningEffort:     "high",
-		Seed:                chatPtr(int64(1234567890123)),
-		Stop:                []string{"END", "\n\n"},
-		Temperature:         chatPtr(0.7),
-		TopLogprobs:         chatPtr(5),
-		TopK:                chatPtr(40),
-		TopP:                chatPtr(0.9),
-		Verbosity:           "low",
-		User:                "user-42",
-		MinP:                chatPtr(0.05),
-		MinTokens:           chatPtr(3),
-		MirostatMode:        chatPtr(2),
-		MirostatTau:         chatPtr(5.5),
-		MirostatEta:         chatPtr(0.15),
-		RepetitionPenalty:   chatPtr(1.1),
-		TFS:                 chatPtr(0.95),
-		TopA:                chatPtr(0.2),
-		TypicalP:            chatPtr(0.8),
+		Model:          "openai/gpt-5.1",
+		Messages:       []Message{{Role: "user", Text: "hi"}},
+		ResponseFormat: &ResponseFormat{Type: "json_object"},
+		Sampling: Sampling{
+			FrequencyPenalty:    chatPtr(0.5),
+			LogitBias:           map[string]float64{"50256": -100, "15": 2.5},
+			Logprobs:            chatPtr(true),
+			MaxCompletionTokens: chatPtr(300),
+			MaxTokens:           chatPtr(200),
+			PresencePenalty:     chatPtr(-0.25),
+			ReasoningEffort:     "high",
+			Seed:                chatPtr(int64(1234567890123)),
+			Stop:                []string{"END", "\n\n"},
+			Temperature:         chatPtr(0.7),
+			TopLogprobs:         chatPtr(5),
+			TopK:                chatPtr(40),
+			TopP:                chatPtr(0.9),
+			Verbosity:           "low",
+			User:                "user-42",
+			MinP:                chatPtr(0.05),
+			MinTokens:           chatPtr(3),
+			MirostatMode:        chatPtr(2),
+			MirostatTau:         chatPtr(5.5),
+			MirostatEta:         chatPtr(0.15),
+			RepetitionPenalty:   chatPtr(1.1),
+			TFS:                 chatPtr(0.95),
+			TopA:                chatPtr(0.2),
+			TypicalP:            chatPtr(0.8),
+		},
 	}
 }
 
@@ -171,8 +173,10 @@ func TestChatSendsEveryFieldUnderItsSnakeCaseName(t *testing.T) {
 	// Guard: every ChatRequest field is covered by chatWantWire (except the
 	// stream fields, which Chat clears), so a new field cannot go untested.
 	rt := reflect.TypeOf(ChatRequest{})
-	for i := range rt.NumField() {
-		f := rt.Field(i)
+	for _, f := range reflect.VisibleFields(rt) {
+		if f.Anonymous {
+			continue // Sampling: its fields are visited on their own
+		}
 		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
 		if name == "stream" || name == "stream_options" {
 			continue
@@ -183,8 +187,8 @@ func TestChatSendsEveryFieldUnderItsSnakeCaseName(t *testing.T) {
 	}
 	// Every field but Stream/StreamOptions must be set by chatFullRequest.
 	v := reflect.ValueOf(chatFullRequest())
-	for i := range rt.NumField() {
-		if n := rt.Field(i).Name; n != "Stream" && n != "StreamOptions" && v.Field(i).IsZero() {
+	for _, f := range reflect.VisibleFields(rt) {
+		if n := f.Name; !f.Anonymous && n != "Stream" && n != "StreamOptions" && v.FieldByIndex(f.Index).IsZero() {
 			t.Errorf("chatFullRequest leaves %s unset", n)
 		}
 	}
@@ -239,16 +243,18 @@ func TestChatOmitsUnsetFieldsAndSendsPointerZeros(t *testing.T) {
 	}
 
 	req := ChatRequest{
-		Model:            "m",
-		Messages:         []Message{{Role: "user", Text: "hi"}},
-		Temperature:      chatPtr(0.0),
-		PresencePenalty:  chatPtr(0.0),
-		Seed:             chatPtr(int64(0)),
-		MinTokens:        chatPtr(0),
-		MirostatMode:     chatPtr(0),
-		Logprobs:         chatPtr(false),
-		TopLogprobs:      chatPtr(0),
-		FrequencyPenalty: nil,
+		Model:    "m",
+		Messages: []Message{{Role: "user", Text: "hi"}},
+		Sampling: Sampling{
+			Temperature:      chatPtr(0.0),
+			PresencePenalty:  chatPtr(0.0),
+			Seed:             chatPtr(int64(0)),
+			MinTokens:        chatPtr(0),
+			MirostatMode:     chatPtr(0),
+			Logprobs:         chatPtr(false),
+			TopLogprobs:      chatPtr(0),
+			FrequencyPenalty: nil,
+		},
 	}
 	if _, err := c.Chat(context.Background(), req); err != nil {
 		t.Fatalf("Chat: %v", err)

@@ -208,7 +208,7 @@ func decodeJSON(resp *http.Response, path string, out any) error {
 		return &TransportError{Op: "read " + path, Err: err}
 	}
 	if err := json.Unmarshal(data, out); err != nil {
-		return &APIError{Status: resp.StatusCode, Code: "invalid_response",
+		return &APIError{Status: resp.StatusCode, Code: CodeInvalidResponse,
 			Message:   fmt.Sprintf("NanoGPT answered %s with a body that is not the expected JSON (%s): %s", path, jsonProblem(err), snippet(data)),
 			RequestID: resp.Header.Get("X-Request-ID")}
 	}

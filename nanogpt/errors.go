@@ -11,6 +11,11 @@ import (
 	"unicode/utf8"
 )
 
+// CodeInvalidResponse is the APIError code of an answer that is not what
+// NanoGPT documents: a body that does not decode, a completion without
+// choices, a finished job without its result.
+const CodeInvalidResponse = "invalid_response"
+
 // maxErrorBody caps how much of an error body is read.
 const maxErrorBody = 64 << 10
 

@@ -84,7 +84,7 @@ const imagesPath = "/api/v1/images/generations"
 
 // CreateImage generates images. An empty ResponseFormat is sent as "url" (NanoGPT's
 // own default is b64_json, so the format is always sent explicitly). Items with
-// neither a URL nor base64 data are dropped; an answer without any usable image is an *APIError with Code "invalid_response".
+// neither a URL nor base64 data are dropped; an answer without any usable image is an *APIError with Code CodeInvalidResponse.
 func (c *Client) CreateImage(ctx context.Context, req ImageRequest) (*ImageResponse, error) {
 	if req.ResponseFormat == "" {
 		req.ResponseFormat = "url"
@@ -101,7 +101,7 @@ func (c *Client) CreateImage(ctx context.Context, req ImageRequest) (*ImageRespo
 	}
 	out.Data = usable
 	if len(out.Data) == 0 {
-		return nil, &APIError{Status: http.StatusOK, Code: "invalid_response",
+		return nil, &APIError{Status: http.StatusOK, Code: CodeInvalidResponse,
 			Message: "NanoGPT answered " + imagesPath + " without any image"}
 	}
 	return &out, nil

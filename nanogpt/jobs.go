@@ -181,7 +181,7 @@ func isTransient(err error) bool {
 	var ae *APIError
 	if errors.As(err, &ae) {
 		return ae.Status >= 500 || ae.Status == http.StatusRequestTimeout || ae.Status == http.StatusTooManyRequests ||
-			ae.Code == "invalid_response"
+			ae.Code == CodeInvalidResponse
 	}
 	// The client timeout expired on this one request (the polling context is still live).
 	return errors.Is(err, context.DeadlineExceeded)

@@ -77,7 +77,7 @@ func retryableStatus(status int) bool {
 func retryable(req *http.Request, err error) (string, bool) {
 	var ae *APIError
 	if errors.As(err, &ae) {
-		return fmt.Sprintf("HTTP %d", ae.Status), ae.Status != 0 && retryableStatus(ae.Status) && ae.Code != "invalid_response"
+		return fmt.Sprintf("HTTP %d", ae.Status), ae.Status != 0 && retryableStatus(ae.Status) && ae.Code != CodeInvalidResponse
 	}
 	var te *TransportError
 	if !errors.As(err, &te) {

@@ -97,7 +97,7 @@ func (c *Client) CreateSpeech(ctx context.Context, req SpeechRequest, poll PollO
 	case ans.RunID != "":
 		return c.pollSpeech(ctx, req, ans, poll)
 	}
-	return nil, &APIError{Status: status, Code: "invalid_response",
+	return nil, &APIError{Status: status, Code: CodeInvalidResponse,
 		Message: fmt.Sprintf("NanoGPT answered %s with JSON that has neither audioUrl nor a runId (status %q)", speechPath, ans.Status)}
 }
 
@@ -121,7 +121,7 @@ func (c *Client) postSpeech(ctx context.Context, req SpeechRequest) (*Speech, *s
 	}
 	defer resp.Body.Close()
 	invalid := func(msg string) error {
-		return &APIError{Status: resp.StatusCode, Code: "invalid_response", Message: msg, RequestID: resp.Header.Get("X-Request-ID")}
+		return &APIError{Status: resp.StatusCode, Code: CodeInvalidResponse, Message: msg, RequestID: resp.Header.Get("X-Request-ID")}
 	}
 	if resp.ContentLength > maxAudioBody {
 		return nil, nil, 0, invalid(fmt.Sprintf("NanoGPT's speech answer is %d bytes, more than the %d-byte limit", resp.ContentLength, maxAudioBody))
@@ -197,7 +197,7 @@ func (c *Client) pollSpeech(ctx context.Context, req SpeechRequest, ticket *spee
 			return pollResult{status: st.Status}, jobFailure(ticket.RunID, st.Status, st.Error, rawCode(st.Code), st.Message)
 		case jobDone(status) || (status == "" && st.AudioURL != ""):
 			if st.AudioURL == "" {
-				return pollResult{status: st.Status}, &JobError{RunID: ticket.RunID, Status: st.Status, Code: "invalid_response",
+				return pollResult{status: st.Status}, &JobError{RunID: ticket.RunID, Status: st.Status, Code: CodeInvalidResponse,
 					Message: "NanoGPT reported the job completed but gave no audioUrl"}
 			}
 			out.AudioURL, out.ContentType = st.AudioURL, st.ContentType

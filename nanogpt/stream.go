@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 )
 
@@ -107,6 +108,7 @@ func readChatStream(r io.Reader, onDelta func(Delta) error) (*ChatResponse, erro
 		reasoning strings.Builder
 		finish    string
 		logprobs  []json.RawMessage
+		choices   int // chunks that carried the first choice
 	)
 	err := readEvents(r, func(data string) (bool, error) {
 		if strings.TrimSpace(data) == "[DONE]" {
@@ -114,7 +116,7 @@ func readChatStream(r io.Reader, onDelta func(Delta) error) (*ChatResponse, erro
 		}
 		var ch streamChunk
 		if err := json.Unmarshal([]byte(data), &ch); err != nil {
-			return false, &APIError{Code: "invalid_response", Message: fmt.Sprintf("malformed stream chunk (%s): %s", jsonProblem(err), snippet([]byte(data)))}
+			return false, &APIError{Code: CodeInvalidResponse, Message: fmt.Sprintf("malformed stream chunk (%s): %s", jsonProblem(err), snippet([]byte(data)))}
 		}
 		if len(ch.Error) > 0 && !bytes.Equal(ch.Error, []byte("null")) {
 			return false, streamError(ch.Error)
@@ -135,6 +137,7 @@ func readChatStream(r io.Reader, onDelta func(Delta) error) (*ChatResponse, erro
 			if c.Index != 0 {
 				continue
 			}
+			choices++
 			d := Delta{Content: c.Delta.Content, Reasoning: c.Delta.Reasoning + c.Delta.ReasoningContent}
 			content.WriteString(d.Content)
 			reasoning.WriteString(d.Reasoning)
@@ -154,6 +157,10 @@ func readChatStream(r io.Reader, onDelta func(Delta) error) (*ChatResponse, erro
 	})
 	if err != nil {
 		return nil, err
+	}
+	if choices == 0 {
+		return nil, &APIError{Status: http.StatusOK, Code: CodeInvalidResponse,
+			Message: "NanoGPT's stream from " + chatPath + " carried no choice (no answer to return)"}
 	}
 	choice := Choice{Message: ChoiceMessage{Role: "assistant", Content: content.String(), Reasoning: reasoning.String()}, FinishReason: finish}
 	if logprobs != nil {

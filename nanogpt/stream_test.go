@@ -356,7 +356,7 @@ func TestStreamChatStreamOverHTTP(t *testing.T) {
 		streamWrite(w, streamChunkHello, streamChunkLo, streamChunkFinal, "[DONE]")
 	})
 	var deltas []Delta
-	req := ChatRequest{Model: "openai/gpt-5.1", Messages: []Message{{Role: "user", Text: "hi"}}, Temperature: chatPtr(0.0)}
+	req := ChatRequest{Model: "openai/gpt-5.1", Messages: []Message{{Role: "user", Text: "hi"}}, Sampling: Sampling{Temperature: chatPtr(0.0)}}
 	out, err := c.ChatStream(context.Background(), req, streamDeltas(&deltas))
 	if err != nil {
 		t.Fatalf("ChatStream: %v", err)

@@ -146,7 +146,7 @@ func (c *Client) Transcribe(ctx context.Context, req TranscriptionRequest, poll 
 	case ans.RunID != "":
 		return c.pollTranscription(ctx, req, &ans, poll)
 	}
-	return nil, &APIError{Status: status, Code: "invalid_response",
+	return nil, &APIError{Status: status, Code: CodeInvalidResponse,
 		Message: fmt.Sprintf("NanoGPT answered %s (HTTP %d, status %q) with neither a transcription nor a runId", transcribePath, status, ans.Status)}
 }
 
@@ -318,7 +318,7 @@ func (c *Client) pollTranscription(ctx context.Context, req TranscriptionRequest
 			return pollResult{status: st.Status}, jobFailure(ticket.RunID, st.Status, st.Error, rawCode(st.Code), st.Message)
 		case jobDone(status) || (status == "" && st.text() != nil):
 			if st.text() == nil {
-				return pollResult{status: st.Status}, &JobError{RunID: ticket.RunID, Status: st.Status, Code: "invalid_response",
+				return pollResult{status: st.Status}, &JobError{RunID: ticket.RunID, Status: st.Status, Code: CodeInvalidResponse,
 					Message: "NanoGPT reported the job completed but gave no transcription"}
 			}
 			out = st.result(ticket)

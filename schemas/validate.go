@@ -22,6 +22,8 @@ type Schema struct {
 	Enum                 []any              `json:"enum"`
 	Minimum              *float64           `json:"minimum"`
 	Maximum              *float64           `json:"maximum"`
+	ExclusiveMinimum     *float64           `json:"exclusiveMinimum"`
+	ExclusiveMaximum     *float64           `json:"exclusiveMaximum"`
 	MinItems             *int               `json:"minItems"`
 	MaxItems             *int               `json:"maxItems"`
 	MinLength            *int               `json:"minLength"`
@@ -146,7 +148,8 @@ func (s *Schema) check(path string, v any, out *problems) {
 			}
 		}
 	case float64:
-		if s.Minimum != nil && x < *s.Minimum || s.Maximum != nil && x > *s.Maximum {
+		if s.Minimum != nil && x < *s.Minimum || s.Maximum != nil && x > *s.Maximum ||
+			s.ExclusiveMinimum != nil && x <= *s.ExclusiveMinimum || s.ExclusiveMaximum != nil && x >= *s.ExclusiveMaximum {
 			add("%s is out of range (allowed: %s)", num(x), s.rangeText())
 		}
 	case string:
@@ -198,14 +201,22 @@ func (s *Schema) checkObject(path string, obj map[string]any, out *problems) {
 }
 
 func (s *Schema) rangeText() string {
+	var parts []string
 	switch {
 	case s.Minimum != nil && s.Maximum != nil:
 		return num(*s.Minimum) + " to " + num(*s.Maximum)
 	case s.Minimum != nil:
-		return "at least " + num(*s.Minimum)
-	default:
-		return "at most " + num(*s.Maximum)
+		parts = append(parts, "at least "+num(*s.Minimum))
+	case s.ExclusiveMinimum != nil:
+		parts = append(parts, "above "+num(*s.ExclusiveMinimum))
 	}
+	switch {
+	case s.Maximum != nil:
+		parts = append(parts, "at most "+num(*s.Maximum))
+	case s.ExclusiveMaximum != nil:
+		parts = append(parts, "below "+num(*s.ExclusiveMaximum))
+	}
+	return strings.Join(parts, " and ")
 }
 
 func typeMatches(t string, v any) bool {

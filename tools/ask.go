@@ -24,20 +24,28 @@ var imageTypes = map[string]bool{"image/png": true, "image/jpeg": true, "image/j
 
 // AskInput is the input of the ask tool: the reference component's parameters.
 type AskInput struct {
-	Model               string             `json:"model" jsonschema:"minLength=1" jsonschema_description:"NanoGPT model id (see listModels)."`
-	UserPrompt          string             `json:"userPrompt,omitempty" jsonschema_description:"The prompt (SIMPLE). Give userPrompt or messages."`
-	Format              string             `json:"format,omitempty" jsonschema:"enum=SIMPLE,enum=ADVANCED" jsonschema_description:"SIMPLE (userPrompt) or ADVANCED (messages); inferred when omitted."`
-	SystemPrompt        string             `json:"systemPrompt,omitempty" jsonschema_description:"System prompt (SIMPLE); sent first."`
-	Attachments         []FileEntry        `json:"attachments,omitempty" jsonschema_description:"Files for the prompt (SIMPLE): images (vision models) or text files (inlined)."`
-	Messages            []AskMessage       `json:"messages,omitempty" jsonschema_description:"The conversation, in order (ADVANCED)."`
-	Response            *AskResponse       `json:"response,omitempty" jsonschema_description:"Answer format."`
+	Model        string       `json:"model" jsonschema:"minLength=1" jsonschema_description:"NanoGPT model id (see listModels)."`
+	UserPrompt   string       `json:"userPrompt,omitempty" jsonschema_description:"The prompt (SIMPLE). Give userPrompt or messages."`
+	Format       string       `json:"format,omitempty" jsonschema:"enum=SIMPLE,enum=ADVANCED" jsonschema_description:"SIMPLE (userPrompt) or ADVANCED (messages); inferred when omitted."`
+	SystemPrompt string       `json:"systemPrompt,omitempty" jsonschema_description:"System prompt (SIMPLE); sent first."`
+	Attachments  []FileEntry  `json:"attachments,omitempty" jsonschema_description:"Files for the prompt (SIMPLE): images (vision models) or text files (inlined)."`
+	Messages     []AskMessage `json:"messages,omitempty" jsonschema_description:"The conversation, in order (ADVANCED)."`
+	Response     *AskResponse `json:"response,omitempty" jsonschema_description:"Answer format."`
+	Sampling
+}
+
+// Sampling is ask's sampling and decoding parameters. It has the fields of
+// nanogpt.Sampling, with the tool's names and schema: the conversion
+// nanogpt.Sampling(in.Sampling) compiles only while the two agree, so a new
+// parameter is one field in each.
+type Sampling struct {
 	FrequencyPenalty    *float64           `json:"frequencyPenalty,omitempty" jsonschema:"minimum=-2,maximum=2" jsonschema_description:"Penalize tokens by frequency."`
 	LogitBias           map[string]float64 `json:"logitBias,omitempty" jsonschema_description:"Token id to bias (-100 to 100)."`
-	Logprobs            *bool              `json:"logprobs,omitempty" jsonschema:"type=object" jsonschema_description:"Return token log probabilities."`
+	Logprobs            *bool              `json:"logprobs,omitempty" jsonschema_description:"Return token log probabilities."`
 	MaxCompletionTokens *int               `json:"maxCompletionTokens,omitempty" jsonschema:"minimum=1" jsonschema_description:"Max completion tokens, reasoning included."`
 	MaxTokens           *int               `json:"maxTokens,omitempty" jsonschema:"minimum=1" jsonschema_description:"Max tokens to generate."`
 	PresencePenalty     *float64           `json:"presencePenalty,omitempty" jsonschema:"minimum=-2,maximum=2" jsonschema_description:"Penalize tokens already present."`
-	Reasoning           string             `json:"reasoning,omitempty" jsonschema:"enum=none,enum=minimal,enum=low,enum=medium,enum=high,enum=xhigh" jsonschema_description:"Reasoning effort (reasoning models)."`
+	ReasoningEffort     string             `json:"reasoning,omitempty" jsonschema:"enum=none,enum=minimal,enum=low,enum=medium,enum=high,enum=xhigh" jsonschema_description:"Reasoning effort (reasoning models)."`
 	Seed                *int64             `json:"seed,omitempty" jsonschema_description:"Seed for reproducible output."`
 	Stop                []string           `json:"stop,omitempty" jsonschema:"maxItems=4" jsonschema_description:"Stop sequences."`
 	Temperature         *float64           `json:"temperature,omitempty" jsonschema:"minimum=0,maximum=2" jsonschema_description:"Randomness; lower is more deterministic."`
@@ -51,7 +59,7 @@ type AskInput struct {
 	MirostatMode        *int               `json:"mirostatMode,omitempty" jsonschema:"enum=0,enum=1,enum=2" jsonschema_description:"Mirostat sampling: 0 off."`
 	MirostatTau         *float64           `json:"mirostatTau,omitempty" jsonschema:"minimum=0" jsonschema_description:"Mirostat target entropy."`
 	MirostatEta         *float64           `json:"mirostatEta,omitempty" jsonschema:"minimum=0" jsonschema_description:"Mirostat learning rate."`
-	RepetitionPenalty   *float64           `json:"repetitionPenalty,omitempty" jsonschema:"minimum=-2,maximum=2" jsonschema_description:"Above 1 discourages repetition."`
+	RepetitionPenalty   *float64           `json:"repetitionPenalty,omitempty" jsonschema:"exclusiveMinimum=0,maximum=2" jsonschema_description:"Multiplier above 0; above 1 discourages repetition."`
 	TFS                 *float64           `json:"tfs,omitempty" jsonschema:"minimum=0,maximum=1" jsonschema_description:"Tail free sampling; 1 disables."`
 	TopA                *float64           `json:"topA,omitempty" jsonschema:"minimum=0" jsonschema_description:"Top-A sampling."`
 	TypicalP            *float64           `json:"typicalP,omitempty" jsonschema:"minimum=0,maximum=1" jsonschema_description:"Typical sampling mass."`
@@ -135,13 +143,14 @@ func runAsk(ctx context.Context, c *call, in *AskInput) (*mcp.CallToolResult, er
 
 // buildChatRequest turns the tool input into NanoGPT's chat request.
 func buildChatRequest(ctx context.Context, files *Files, in *AskInput) (nanogpt.ChatRequest, error) {
-	req := nanogpt.ChatRequest{
-		Model: in.Model, FrequencyPenalty: in.FrequencyPenalty, LogitBias: in.LogitBias, Logprobs: in.Logprobs,
-		MaxCompletionTokens: in.MaxCompletionTokens, MaxTokens: in.MaxTokens, PresencePenalty: in.PresencePenalty,
-		ReasoningEffort: in.Reasoning, Seed: in.Seed, Stop: in.Stop, Temperature: in.Temperature,
-		TopLogprobs: in.TopLogprobs, TopK: in.TopK, TopP: in.TopP, Verbosity: in.Verbosity, User: in.User,
-		MinP: in.MinP, MinTokens: in.MinTokens, MirostatMode: in.MirostatMode, MirostatTau: in.MirostatTau,
-		MirostatEta: in.MirostatEta, RepetitionPenalty: in.RepetitionPenalty, TFS: in.TFS, TopA: in.TopA, TypicalP: in.TypicalP,
+	req := nanogpt.ChatRequest{Model: in.Model, Sampling: nanogpt.Sampling(in.Sampling)}
+	if in.TopLogprobs != nil {
+		switch {
+		case in.Logprobs == nil: // top_logprobs needs logprobs on; asking for one implies the other
+			req.Logprobs = new(true)
+		case !*in.Logprobs:
+			return req, invalid("topLogprobs: only used with logprobs true (got logprobs false); set logprobs to true or leave topLogprobs out")
+		}
 	}
 	for k, v := range in.LogitBias {
 		if v < -100 || v > 100 {
@@ -241,7 +250,7 @@ func userMessage(ctx context.Context, files *Files, role, text string, atts []Fi
 }
 
 func attachmentPart(ctx context.Context, files *Files, a FileEntry, param string) (nanogpt.ContentPart, error) {
-	in, err := files.open(a, param, maxImageBytes)
+	in, err := files.open(ctx, a, param, maxImageBytes)
 	if err != nil {
 		return nanogpt.ContentPart{}, err
 	}

@@ -54,12 +54,15 @@ var schemeRE = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9+.-]+):`)
 
 // open resolves e. A remote https URL stays remote; data: URLs and local files
 // are read, up to max bytes. param names the argument in error messages.
-func (f *Files) open(e FileEntry, param string, max int64) (*input, error) {
+func (f *Files) open(ctx context.Context, e FileEntry, param string, max int64) (*input, error) {
 	raw := strings.TrimSpace(e.URL)
 	if raw == "" {
 		return nil, invalid("%s.url: required (an https:// URL, a data: URL or a local path)", param)
 	}
 	in := &input{name: e.Name}
+	if lifted, ok := liftedFrom(ctx, raw); ok {
+		return in, in.fromLifted(e, lifted, param, max)
+	}
 	// Only the scheme is compared: lower-casing all of a large data: URL would copy it.
 	lower := strings.ToLower(raw[:min(len(raw), len("https://"))])
 	switch {
@@ -101,9 +104,52 @@ func (f *Files) open(e FileEntry, param string, max int64) (*input, error) {
 	return f.readLocal(in, e, raw, param, max)
 }
 
+// Lifted is a data: URL that the transport took out of the request before
+// it was parsed (a large payload, kept once instead of copied by every parse:
+// see package stdio), and left a reference to in its place.
+type Lifted interface {
+	Header() string                   // what stood between "data:" and the comma, e.g. "audio/wav;base64"
+	Decode(max int64) ([]byte, error) // the payload's bytes, refusing more than max
+}
+
+type liftedKey struct{}
+
+// WithLifted returns a context in which file URLs are first looked up with
+// resolve, for the references a transport left in place of lifted data: URLs.
+func WithLifted(ctx context.Context, resolve func(ref string) (Lifted, bool)) context.Context {
+	return context.WithValue(ctx, liftedKey{}, resolve)
+}
+
+func liftedFrom(ctx context.Context, ref string) (Lifted, bool) {
+	resolve, _ := ctx.Value(liftedKey{}).(func(string) (Lifted, bool))
+	if resolve == nil {
+		return nil, false
+	}
+	return resolve(ref)
+}
+
+// fromLifted reads a lifted data: URL as parseDataURL reads one in the line.
+func (in *input) fromLifted(e FileEntry, l Lifted, param string, max int64) error {
+	data, err := l.Decode(max)
+	if err != nil {
+		var big interface{ TooLarge() bool }
+		if errors.As(err, &big) && big.TooLarge() {
+			err = tooLarge("the data is larger than %s", humanBytes(max))
+		}
+		return invalidCause(err, "%s.url: %v", param, err)
+	}
+	mt := normMIME(strings.Split(l.Header(), ";")[0])
+	in.data = data
+	in.mime = firstNonEmpty(normMIME(e.MimeType), mt, guessMIME(e, ""), normMIME(http.DetectContentType(data)))
+	if in.name == "" {
+		in.name = "attachment"
+	}
+	return nil
+}
+
 // load is open, but also downloads a remote URL (through the guarded fetcher).
 func (f *Files) load(ctx context.Context, e FileEntry, param string, max int64) (*input, error) {
-	in, err := f.open(e, param, max)
+	in, err := f.open(ctx, e, param, max)
 	if err != nil || !in.remote() {
 		return in, err
 	}

@@ -66,7 +66,7 @@ func fileURL(p string) string {
 // every one of want (case-insensitive) and none of notWant.
 func openErr(t *testing.T, f *Files, e FileEntry, max int64, want []string, notWant ...string) string {
 	t.Helper()
-	in, err := f.open(e, "att", max)
+	in, err := f.open(context.Background(), e, "att", max)
 	if err == nil {
 		t.Fatalf("open(%q) = %+v, want an error", e.URL, in)
 	}
@@ -94,7 +94,7 @@ func openErr(t *testing.T, f *Files, e FileEntry, max int64, want []string, notW
 
 func openOK(t *testing.T, f *Files, e FileEntry, max int64) *input {
 	t.Helper()
-	in, err := f.open(e, "att", max)
+	in, err := f.open(context.Background(), e, "att", max)
 	if err != nil {
 		t.Fatalf("open(%q): %v", e.URL, err)
 	}
@@ -350,7 +350,7 @@ func TestDataURL(t *testing.T) {
 		{"entry mimeType wins", FileEntry{URL: "data:text/plain;base64," + hello, MimeType: "Text/Markdown; charset=utf-8"}, "hello, world?>", "text/markdown", "attachment"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			in, err := f.open(tc.entry, "att", 1<<20)
+			in, err := f.open(context.Background(), tc.entry, "att", 1<<20)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -372,7 +372,7 @@ func TestDataURL(t *testing.T) {
 
 func TestDataURLRoundTrip(t *testing.T) {
 	in := &input{data: pngHeader, mime: "image/png"}
-	out, err := (&Files{}).open(FileEntry{URL: in.dataURL()}, "att", 1<<20)
+	out, err := (&Files{}).open(context.Background(), FileEntry{URL: in.dataURL()}, "att", 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -444,7 +444,7 @@ func TestDataURLHugePayloadNotDecoded(t *testing.T) {
 			start := time.Now()
 			var before, after runtime.MemStats
 			runtime.ReadMemStats(&before)
-			_, err := f.open(FileEntry{URL: tc.url}, "att", max)
+			_, err := f.open(context.Background(), FileEntry{URL: tc.url}, "att", max)
 			runtime.ReadMemStats(&after)
 			if err == nil || !strings.Contains(err.Error(), "larger than 1 MB") {
 				t.Fatalf("err = %v, want the 1 MB cap", err)
@@ -456,7 +456,7 @@ func TestDataURLHugePayloadNotDecoded(t *testing.T) {
 			if d := time.Since(start); d > time.Second {
 				t.Errorf("refusing took %v", d)
 			}
-			allocs := testing.AllocsPerRun(3, func() { _, _ = f.open(FileEntry{URL: tc.url}, "att", max) })
+			allocs := testing.AllocsPerRun(3, func() { _, _ = f.open(context.Background(), FileEntry{URL: tc.url}, "att", max) })
 			if allocs > 20 {
 				t.Errorf("%v allocations to refuse", allocs)
 			}
@@ -558,7 +558,7 @@ func TestFilesOpenHTTPSStaysRemote(t *testing.T) {
 		{FileEntry{URL: "https://example.com/"}, "", "attachment"},
 		{FileEntry{URL: "https://example.com"}, "", "attachment"},
 	} {
-		in, err := f.open(tc.entry, "att", 1<<20)
+		in, err := f.open(context.Background(), tc.entry, "att", 1<<20)
 		if err != nil {
 			t.Errorf("open(%q): %v", tc.entry.URL, err)
 			continue

@@ -3,6 +3,7 @@
 package tools
 
 import (
+	"context"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -20,7 +21,7 @@ func TestLocalFIFORefused(t *testing.T) {
 	f := &Files{Roots: []string{root}}
 	done := make(chan error, 1)
 	go func() {
-		_, err := f.open(FileEntry{URL: "pipe"}, "att", 1<<20)
+		_, err := f.open(context.Background(), FileEntry{URL: "pipe"}, "att", 1<<20)
 		done <- err
 	}()
 	select {

@@ -113,7 +113,7 @@ func FuzzFilesOpen(f *testing.F) {
 		f.Add(seed.url, seed.name, seed.mime)
 	}
 	f.Fuzz(func(t *testing.T, url, name, mime string) {
-		in, err := files.open(FileEntry{URL: url, Name: name, MimeType: mime}, "file", max)
+		in, err := files.open(context.Background(), FileEntry{URL: url, Name: name, MimeType: mime}, "file", max)
 		if err != nil {
 			if f := classify(err); f.Code != CodeInvalidArgument {
 				t.Fatalf("open(%q) failed with %q: %v", url, f.Code, err)

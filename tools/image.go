@@ -142,7 +142,7 @@ func runCreateImage(ctx context.Context, c *call, in *CreateImageInput) (*mcp.Ca
 			if data == nil {
 				var err error
 				if data, err = base64.StdEncoding.DecodeString(d.B64JSON); err != nil {
-					return nil, &nanogpt.APIError{Code: "invalid_response", Message: fmt.Sprintf("image %d is not valid base64: %v", i+1, err)}
+					return nil, &nanogpt.APIError{Code: nanogpt.CodeInvalidResponse, Message: fmt.Sprintf("image %d is not valid base64: %v", i+1, err)}
 				}
 			}
 			it.data = data

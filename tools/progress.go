@@ -17,9 +17,9 @@ const progressInterval = 100 * time.Millisecond
 // progress sends throttled notifications/progress for one call. Nothing the
 // client needs depends on them: a dropped notification loses only a hint.
 type progress struct {
-	ctx   context.Context
-	srv   *server.MCPServer
-	token mcp.ProgressToken
+	ctx    context.Context
+	notify func(method string, params map[string]any) error
+	token  mcp.ProgressToken
 
 	mu    sync.Mutex
 	n     float64
@@ -31,17 +31,39 @@ type progress struct {
 // defaultHeartbeat is how often a long call says it is still working.
 const defaultHeartbeat = 5 * time.Second
 
+type notifierKey struct{}
+
+// WithNotifier returns a context in which the tools send the notifications
+// of a call (its progress) through send. A transport sets it when it can
+// write a message at once on the stream that will carry the call's result:
+// the notifications then arrive before the result, where clients look for
+// them. Without it they go through mcp-go's session queue, which a separate
+// goroutine writes, sometimes after the result.
+func WithNotifier(ctx context.Context, send func(msg any) error) context.Context {
+	return context.WithValue(ctx, notifierKey{}, send)
+}
+
 // newProgress returns nil when the client sent no progress token.
 func newProgress(ctx context.Context, req mcp.CallToolRequest) *progress {
 	if req.Params.Meta == nil || req.Params.Meta.ProgressToken == nil {
 		return nil
 	}
-	srv := server.ServerFromContext(ctx)
-	if srv == nil {
+	p := &progress{ctx: ctx, token: req.Params.Meta.ProgressToken}
+	if send, ok := ctx.Value(notifierKey{}).(func(any) error); ok {
+		p.notify = func(method string, params map[string]any) error {
+			return send(mcp.JSONRPCNotification{JSONRPC: mcp.JSONRPC_VERSION,
+				Notification: mcp.Notification{Method: method, Params: mcp.NotificationParams{AdditionalFields: params}}})
+		}
+	} else if srv := server.ServerFromContext(ctx); srv != nil {
+		p.notify = func(method string, params map[string]any) error {
+			return srv.SendNotificationToClient(ctx, method, params)
+		}
+	} else {
 		return nil
 	}
-	now := time.Now()
-	return &progress{ctx: ctx, srv: srv, token: req.Params.Meta.ProgressToken, last: now, start: now}
+	p.start = time.Now()
+	p.last = p.start
+	return p
 }
 
 // report sends message unless one went out less than progressInterval ago
@@ -71,7 +93,7 @@ func (p *progress) send(message string, force, beat bool) {
 	p.mu.Unlock()
 	// Dropped when the session's queue is full (mcp-go does not block): a lost
 	// notification loses only a hint.
-	_ = p.srv.SendNotificationToClient(p.ctx, string(mcp.MethodNotificationProgress), map[string]any{
+	_ = p.notify(string(mcp.MethodNotificationProgress), map[string]any{
 		"progressToken": p.token, "progress": n, "message": message,
 	})
 }

@@ -5,6 +5,7 @@ package tools
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"reflect"
@@ -229,6 +230,26 @@ func (t tool[In]) execute(ctx context.Context, d *Deps, req mcp.CallToolRequest,
 	return res, nil
 }
 
+// goKind names a Go type as the JSON value it decodes from, for messages.
+func goKind(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.String:
+		return "a string"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	}
+	return "an object"
+}
+
 // decodeArgs validates the arguments against the committed schema, then decodes them.
 func decodeArgs[In any](validator *schemas.Schema, req mcp.CallToolRequest) (*In, *Failure) {
 	args := req.Params.Arguments
@@ -246,10 +267,25 @@ func decodeArgs[In any](validator *schemas.Schema, req mcp.CallToolRequest) (*In
 		}
 	}
 	in := new(In)
-	if string(raw) != "null" {
-		if err := json.Unmarshal(raw, in); err != nil {
-			return nil, invalid("arguments do not fit the schema: %v", err)
+	if string(raw) == "null" {
+		return in, nil
+	}
+	err := json.Unmarshal(raw, in)
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && len(req.Params.RawArguments) > 0 {
+		// The schema allows an integer written as a whole float (2.0), which
+		// encoding/json will not put in an int. The validated arguments,
+		// encoded again, write it as 2.
+		if again, merr := json.Marshal(args); merr == nil {
+			*in = *new(In)
+			err = json.Unmarshal(again, in)
 		}
+	}
+	if err != nil {
+		if errors.As(err, &te) {
+			return nil, invalid("%s: expected %s, got a JSON %s", firstNonEmpty(te.Field, "arguments"), goKind(te.Type), te.Value)
+		}
+		return nil, invalid("arguments do not fit the schema: %v", err)
 	}
 	return in, nil
 }

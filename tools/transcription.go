@@ -55,7 +55,7 @@ func createTranscriptionTool() definition {
 
 func runCreateTranscription(ctx context.Context, c *call, in *CreateTranscriptionInput) (*mcp.CallToolResult, error) {
 	req := nanogpt.TranscriptionRequest{Model: in.Model, Language: in.Language}
-	src, err := c.deps.Files.open(in.File, "file", maxUploadBytes)
+	src, err := c.deps.Files.open(ctx, in.File, "file", maxUploadBytes)
 	if err != nil {
 		var f *Failure
 		var big *sizeError
