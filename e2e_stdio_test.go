@@ -216,7 +216,7 @@ func TestStdioTypeScriptClient(t *testing.T) {
 	node := requireNode(t)
 	bin := buildBinary(t)
 	fake := chatFake(t)
-	cmd := exec.Command(node, "e2e/stdio.mjs", bin)
+	cmd := exec.Command(node, "e2e/testdata/node/stdio.mjs", bin)
 	cmd.Env = append(os.Environ(), "NANOGPT_BASE_URL="+fake.URL, "NANOGPT_API_KEY="+e2eKey)
 	out, err := cmd.Output()
 	if err != nil {
@@ -258,7 +258,7 @@ func requireNode(t *testing.T) string {
 	t.Helper()
 	node, err := exec.LookPath("node")
 	if err == nil {
-		_, err = os.Stat(filepath.Join("e2e", "node_modules", "@modelcontextprotocol", "sdk"))
+		_, err = os.Stat(filepath.Join("e2e", "testdata", "node", "node_modules", "@modelcontextprotocol", "sdk"))
 	}
 	if err != nil {
 		if os.Getenv("CI") != "" {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/nanogpt-mcp/nanogpt-mcp/hosting"
+	"github.com/nanogpt-mcp/nanogpt-mcp/tools"
 )
 
 // hostingConfig holds the settings of the HTTP transports (docs/HOSTING.md).
@@ -278,7 +280,18 @@ func newHTTPHost(cfg config, s *server.MCPServer, logger *slog.Logger) (*httpHos
 
 	// The Gate has authenticated the request; this hands the caller's key to
 	// the tools (per POST for SSE, per request for streamable HTTP).
+	// It also hands the tools the call's own event writer, so that its
+	// progress goes out before its result, on the stream that carries it.
 	withKey := func(ctx context.Context, r *http.Request) context.Context {
+		if send, ok := hosting.Events(r.Context()); ok {
+			ctx = tools.WithNotifier(ctx, func(msg any) error {
+				b, err := json.Marshal(msg)
+				if err != nil {
+					return err
+				}
+				return send(b)
+			})
+		}
 		if !hc.callerKeys() {
 			return ctx
 		}

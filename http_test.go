@@ -615,7 +615,7 @@ func runNode(t *testing.T, node string, env map[string]string) tsOut {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "e2e/hosting.mjs")
+	cmd := exec.CommandContext(ctx, node, "e2e/testdata/node/hosting.mjs")
 	cmd.Env = os.Environ()
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)

@@ -20,6 +20,7 @@ type reliabilityConfig struct {
 	timeoutS map[string]*string
 	retriesS string
 	maxWaitS string
+	pollS    string
 }
 
 // toolTimeoutFlags are the tools with their own time limit, and its default
@@ -50,6 +51,7 @@ func (r *reliabilityConfig) addFlags(fs *flag.FlagSet, env func(name, def string
 			"`duration` one "+t.tool+" call may take in all ("+what+"); running out is an upstream_timeout error [$"+envName(t.flag)+"]")
 	}
 	fs.StringVar(&r.retriesS, "retries", env("NANOGPT_MCP_RETRIES", "2"), "`n` times a NanoGPT request is repeated after HTTP 408, 429, 500, 502, 503 or 504 or a failed connection, with exponential backoff and jitter, within the call's time limit (0: never). Accepted jobs and begun streams are never repeated [$NANOGPT_MCP_RETRIES]")
+	fs.StringVar(&r.pollS, "poll-interval", env("NANOGPT_MCP_POLL_INTERVAL", ""), "`duration` between two status checks of an asynchronous NanoGPT job (speech, transcription). Default: NanoGPT's advice for each kind, 3s for speech and 5s for transcription [$NANOGPT_MCP_POLL_INTERVAL]")
 	fs.StringVar(&r.maxWaitS, "retry-max-wait", env("NANOGPT_MCP_RETRY_MAX_WAIT", "30s"), "`duration`: the longest wait before one retry; a Retry-After beyond it is not waited for, the call fails with rate_limited instead [$NANOGPT_MCP_RETRY_MAX_WAIT]")
 }
 
@@ -75,6 +77,11 @@ func (r *reliabilityConfig) check() error {
 		return err
 	}
 	r.retry = nanogpt.RetryPolicy{Retries: n, MaxDelay: wait}
+	if v := strings.TrimSpace(r.pollS); v != "" {
+		if r.poll.Interval, err = positiveDuration("--poll-interval", v); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

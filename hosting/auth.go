@@ -57,6 +57,7 @@ type refusal struct {
 	authHeader string // WWW-Authenticate
 	retryAfter int    // seconds; 0: no header
 	reason     string // short, for the log
+	code       int    // the JSON-RPC error code; 0: -32000
 }
 
 const realm = `Bearer realm="nanogpt-mcp"`

@@ -2,6 +2,7 @@ package hosting
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -16,6 +17,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/mark3labs/mcp-go/server"
 )
 
 // Gate is the HTTP front door. Build one with New, mount Handler, and on
@@ -45,6 +48,7 @@ type Gate struct {
 	inflight int
 	idle     chan struct{} // closed when inflight drops to 0
 	streams  map[string]*sseStream
+	live     map[string][]*liveCall // tool calls a cancellation can reach, by callKey
 }
 
 // New builds a Gate from o.
@@ -66,6 +70,7 @@ func New(o Options) (*Gate, error) {
 		active:          map[string]int{},
 		idle:            make(chan struct{}),
 		streams:         map[string]*sseStream{},
+		live:            map[string][]*liveCall{},
 	}
 	close(g.idle)
 	g.abortCtx, g.abort = context.WithCancel(context.Background())
@@ -103,9 +108,17 @@ func New(o Options) (*Gate, error) {
 	return g, nil
 }
 
+// Streamable is the streamable HTTP transport the Gate serves at /mcp
+// (mcp-go's StreamableHTTPServer). Requests reach it through mcp-go's
+// transport-neutral seam, with the body the Gate has already read (not read
+// and copied again) and a response writer of the Gate's (postStream).
+type Streamable interface {
+	Handle(w server.HTTPResponseWriter, r *server.HTTPRequest)
+}
+
 // Endpoints are the MCP handlers the Gate protects. Nil ones are not served.
 type Endpoints struct {
-	Streamable http.Handler // streamable HTTP, at /mcp
+	Streamable Streamable   // streamable HTTP, at /mcp
 	SSE        http.Handler // legacy SSE stream, GET /sse
 	Message    http.Handler // legacy SSE messages, POST /message?sessionId=...
 }
@@ -311,7 +324,7 @@ func (g *Gate) refuse(w http.ResponseWriter, r *http.Request, c *Caller, ref *re
 	w.WriteHeader(ref.status)
 	_ = json.NewEncoder(w).Encode(map[string]any{
 		"jsonrpc": "2.0", "id": nil,
-		"error": map[string]any{"code": -32000, "message": ref.msg},
+		"error": map[string]any{"code": cmp.Or(ref.code, -32000), "message": ref.msg},
 	})
 }
 
@@ -319,86 +332,154 @@ func (g *Gate) refuse(w http.ResponseWriter, r *http.Request, c *Caller, ref *re
 type rpcMessage struct {
 	ID     json.RawMessage `json:"id"`
 	Method string          `json:"method"`
+
+	id   string // the normalised id (idKey) of a request
+	kind int
 }
 
-// toolCalls returns the ids of the tools/call requests in a POST body (one
-// message or a batch). Bodies that do not parse yield none: the MCP handler
-// answers them.
-func toolCalls(ctx context.Context) []string {
-	body, _ := ctx.Value(bodyCtxKey{}).([]byte)
+// Kinds of POST body.
+const (
+	msgOther   = iota // not JSON-RPC the Gate understands: mcp-go answers it
+	msgRequest        // a request with a valid id
+	msgNotification
+	msgResponse // the client's answer to a request of the server
+	msgBadID    // a request whose id is neither a string nor an integer
+	msgBatch    // a JSON array: MCP has no batches since 2025-06-18, and mcp-go serves none
+)
+
+// readMessage classifies a POST body.
+func readMessage(body []byte) rpcMessage {
 	body = bytes.TrimLeft(body, " \t\r\n")
-	if len(body) == 0 {
-		return nil
+	var m rpcMessage
+	switch {
+	case len(body) == 0:
+		return m
+	case body[0] == '[':
+		m.kind = msgBatch
+		return m
+	case json.Unmarshal(body, &m) != nil:
+		return rpcMessage{}
 	}
-	var msgs []rpcMessage
-	if body[0] == '[' {
-		if json.Unmarshal(body, &msgs) != nil {
-			return nil
-		}
-	} else {
-		var m rpcMessage
-		if json.Unmarshal(body, &m) != nil {
-			return nil
-		}
-		msgs = []rpcMessage{m}
-	}
-	var ids []string
-	for _, m := range msgs {
-		if m.Method == "tools/call" {
-			if id, ok := idKey(m.ID); ok {
-				ids = append(ids, id)
-			}
+	switch {
+	case m.Method == "" && len(m.ID) > 0:
+		m.kind = msgResponse
+	case m.Method == "":
+	case len(m.ID) == 0:
+		m.kind = msgNotification
+	default:
+		var ok bool
+		if m.id, ok = idKey(m.ID); ok {
+			m.kind = msgRequest
+		} else {
+			m.kind = msgBadID
 		}
 	}
-	return ids
+	return m
+}
+
+// refuseMessage answers the bodies the Gate refuses before anything runs:
+// batches and ids of the wrong type, whose calls would escape the limits.
+func (g *Gate) refuseMessage(w http.ResponseWriter, r *http.Request, c Caller, m rpcMessage) bool {
+	switch m.kind {
+	case msgBatch:
+		g.refuse(w, r, &c, &refusal{status: http.StatusBadRequest, reason: "batch", code: -32600,
+			msg: "invalid request: JSON-RPC batches are not supported (MCP has none since 2025-06-18); send one message per request"})
+	case msgBadID:
+		g.refuse(w, r, &c, &refusal{status: http.StatusBadRequest, reason: "bad id", code: -32600,
+			msg: "invalid request: the id must be a string or an integer"})
+	default:
+		return false
+	}
+	return true
 }
 
 // idKey normalises a JSON-RPC id so a request's and its response's match.
+// Only strings and integers are ids (the MCP spec); anything else is refused.
 func idKey(raw json.RawMessage) (string, bool) {
-	var v any
-	if len(raw) == 0 || json.Unmarshal(raw, &v) != nil {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
 		return "", false
 	}
-	switch v := v.(type) {
-	case string:
-		return "s" + v, true
-	case float64:
-		return "n" + strconv.FormatFloat(v, 'g', -1, 64), true
+	switch raw[0] {
+	case '"':
+		var s string
+		if json.Unmarshal(raw, &s) != nil {
+			return "", false
+		}
+		return "s" + s, true
+	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+		n, err := strconv.ParseInt(string(raw), 10, 64)
+		if err != nil {
+			return "", false
+		}
+		return "n" + strconv.FormatInt(n, 10), true
 	}
 	return "", false
 }
 
-// streamable admits the tool calls of a streamable HTTP POST; the call is in
-// flight until the handler returns (its answer is in that response).
-func (g *Gate) streamable(next http.Handler) http.Handler {
+// streamable serves /mcp: the GET listening stream, DELETE, and POSTs. A
+// POSTed tool call is admitted (limits), tracked (cancellation) and given its
+// own events (postStream); it is in flight until mcp-go has answered it.
+func (g *Gate) streamable(next Streamable) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := r.Context().Value(bodyCtxKey{}).([]byte)
+		hr := &server.HTTPRequest{Method: r.Method, URL: r.URL, Header: r.Header, Body: body, Context: r.Context()}
 		if r.Method == http.MethodGet {
 			// The optional listening stream: keep-alives, nothing to count.
-			g.withKeepAlive(&streamWriter{ResponseWriter: w, g: g}, r, next)
+			g.withKeepAlive(&streamWriter{ResponseWriter: w, g: g}, r, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				next.Handle(plainWriter{w}, hr)
+			}))
 			return
 		}
 		if r.Method != http.MethodPost {
-			next.ServeHTTP(w, r)
+			next.Handle(plainWriter{w}, hr)
 			return
 		}
 		caller, _ := CallerFrom(r.Context())
-		if ids := toolCalls(r.Context()); len(ids) > 0 {
-			rels, ref := g.admit(caller, len(ids))
+		m := readMessage(body)
+		if g.refuseMessage(w, r, caller, m) {
+			return
+		}
+		session := r.Header.Get("Mcp-Session-Id")
+		if m.kind == msgNotification && m.Method == "notifications/cancelled" {
+			g.cancelled(w, r, caller, session)
+			return
+		}
+		ps := newPostStream(w)
+		defer ps.finish()
+		ctx := context.WithValue(r.Context(), bindCtxKey{}, g.abortCtx)
+		if m.kind == msgRequest && m.Method == "tools/call" {
+			rels, ref := g.admit(caller, 1)
 			if ref != nil {
 				g.refuse(w, r, &caller, ref)
 				return
 			}
-			defer func() {
-				for _, rel := range rels {
-					rel()
-				}
-			}()
+			defer rels[0]()
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithCancel(ctx)
+			defer cancel()
+			defer g.track(callKey(caller, session, m.id), &liveCall{cancel: func() { ps.drop(); cancel() }})()
+			ctx = context.WithValue(ctx, eventsKey{}, ps.event)
 		}
 		start := time.Now()
-		r = r.WithContext(context.WithValue(r.Context(), bindCtxKey{}, g.abortCtx))
-		next.ServeHTTP(w, r)
-		g.log.Debug("mcp request", "path", r.URL.Path, "caller", caller.ID, "duration", time.Since(start))
+		hr.Context = ctx
+		next.Handle(ps, hr)
+		g.log.Debug("mcp request", "path", r.URL.Path, "caller", caller.ID, "method", m.Method, "duration", time.Since(start))
 	})
+}
+
+// plainWriter is an http.ResponseWriter as mcp-go's HTTPResponseWriter.
+type plainWriter struct{ http.ResponseWriter }
+
+func (p plainWriter) Flush() {
+	if f, ok := p.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (p plainWriter) CanStream() bool {
+	_, ok := p.ResponseWriter.(http.Flusher)
+	return ok
 }
 
 var errStreamGone = errors.New("hosting: the SSE stream of this call closed")

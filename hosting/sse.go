@@ -6,11 +6,14 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
 )
 
 // Legacy SSE runs a tool call after POST /message has been answered (202),
@@ -26,8 +29,10 @@ type sseStream struct {
 	owner   Caller
 	ctx     context.Context // cancelled when the stream ends (or on Abort)
 	cancel  context.CancelCauseFunc
+	sw      *streamWriter
 	closed  bool               // guarded by Gate.mu
 	pending map[string][]*call // by JSON-RPC id; guarded by Gate.mu
+	dropped map[string]int     // ids of cancelled calls whose answers are not sent; guarded by Gate.mu
 }
 
 // call is a tool call waiting for its response on the stream.
@@ -66,9 +71,10 @@ func (g *Gate) sseStream(next http.Handler) http.Handler {
 		}
 		caller, _ := CallerFrom(r.Context())
 		ctx, cancel := context.WithCancelCause(g.abortCtx)
-		st := &sseStream{owner: caller, ctx: ctx, cancel: cancel, pending: map[string][]*call{}}
+		st := &sseStream{owner: caller, ctx: ctx, cancel: cancel, pending: map[string][]*call{}, dropped: map[string]int{}}
 		defer g.endStream(st)
 		sw := &streamWriter{ResponseWriter: w, g: g, st: st}
+		st.sw = sw
 		g.log.Debug("sse stream opened", "caller", caller.ID)
 		g.withKeepAlive(sw, r.WithContext(context.WithValue(r.Context(), streamCtxKey{}, st)), next)
 	})
@@ -119,40 +125,112 @@ func (g *Gate) sseMessage(next http.Handler) http.Handler {
 				msg: "forbidden: this SSE session was opened with other credentials"})
 			return
 		}
-		ids := toolCalls(r.Context())
-		var calls []*call
-		if len(ids) > 0 {
-			rels, ref := g.admit(caller, len(ids))
+		m := readMessage(body(r))
+		if g.refuseMessage(w, r, caller, m) {
+			return
+		}
+		session := r.URL.Query().Get("sessionId")
+		if m.kind == msgNotification && m.Method == "notifications/cancelled" {
+			g.cancelled(w, r, caller, session)
+			return
+		}
+		if m.kind == msgRequest {
+			if v := modernVersion(body(r)); v != "" {
+				// The 2026-07-28 era has no sessions, and so no legacy SSE. The
+				// request is refused on the stream, as any answer would come,
+				// with the versions served here: clients then fall back to
+				// 2025-11-25 (the Go SDK and the TypeScript SDK do on this
+				// error to server/discover, their first request).
+				e := mcp.UnsupportedProtocolVersionError{Version: v, Supported: mcp.LegacyProtocolVersions()}.JSONRPCError()
+				e.ID = mcp.NewRequestId(decodeID(m.ID))
+				e.Error.Message += "; legacy SSE serves the versions before 2026-07-28 (use streamable HTTP at /mcp for it)"
+				w.WriteHeader(http.StatusAccepted)
+				if b, err := json.Marshal(e); err == nil {
+					_ = st.sw.send(b)
+				}
+				return
+			}
+		}
+		ctx := context.WithValue(r.Context(), bindCtxKey{}, st.ctx)
+		var c *call
+		if m.kind == msgRequest && m.Method == "tools/call" {
+			rels, ref := g.admit(caller, 1)
 			if ref != nil {
 				g.refuse(w, r, &caller, ref)
 				return
 			}
-			for _, rel := range rels {
-				calls = append(calls, &call{release: rel})
-			}
+			callCtx, cancel := context.WithCancel(st.ctx)
+			forget := g.track(callKey(caller, session, m.id), &liveCall{cancel: func() { g.dropAnswer(st, m.id); cancel() }})
+			c = &call{release: sync.OnceFunc(func() { forget(); rels[0](); cancel() })}
 			g.mu.Lock()
 			closed := st.closed
 			if !closed {
-				for i, id := range ids {
-					st.pending[id] = append(st.pending[id], calls[i])
-				}
+				st.pending[m.id] = append(st.pending[m.id], c)
 			}
 			g.mu.Unlock()
 			if closed {
-				for _, c := range calls {
-					c.release()
-				}
+				c.release() // the stream is gone: the call runs, but is counted out now
 			}
+			id := m.id
+			ctx = context.WithValue(ctx, bindCtxKey{}, callCtx)
+			ctx = context.WithValue(ctx, eventsKey{}, func(msg []byte) error {
+				g.mu.Lock()
+				dropped := st.dropped[id] > 0
+				g.mu.Unlock()
+				if dropped {
+					return nil
+				}
+				return st.sw.send(msg)
+			})
 		}
 		sr := &statusRecorder{ResponseWriter: w}
-		next.ServeHTTP(sr, r.WithContext(context.WithValue(r.Context(), bindCtxKey{}, st.ctx)))
-		if sr.status != http.StatusAccepted {
-			// Not accepted: no answer will come on the stream.
-			for i, id := range ids {
-				g.forget(st, id, calls[i])
-			}
+		next.ServeHTTP(sr, r.WithContext(ctx))
+		if sr.status != http.StatusAccepted && c != nil {
+			g.forget(st, m.id, c) // not accepted: no answer will come on the stream
 		}
 	})
+}
+
+// modernVersion returns the protocol version a request names in its _meta
+// when it is of the 2026-07-28 era or later, else "".
+func modernVersion(body []byte) string {
+	var m struct {
+		Params struct {
+			Meta map[string]any `json:"_meta"`
+		} `json:"params"`
+	}
+	if json.Unmarshal(body, &m) != nil {
+		return ""
+	}
+	if v, _ := m.Params.Meta[mcp.MetaKeyProtocolVersion].(string); mcp.IsModernProtocol(v) {
+		return v
+	}
+	return ""
+}
+
+// decodeID returns a JSON-RPC id as mcp-go carries it.
+func decodeID(raw json.RawMessage) any {
+	var v any
+	_ = json.Unmarshal(raw, &v)
+	if f, ok := v.(float64); ok {
+		return int64(f)
+	}
+	return v
+}
+
+// dropAnswer marks the call with id as cancelled: its answer, when it comes,
+// is not written to the stream.
+func (g *Gate) dropAnswer(st *sseStream, id string) {
+	g.mu.Lock()
+	if !st.closed {
+		st.dropped[id]++
+	}
+	g.mu.Unlock()
+}
+
+func body(r *http.Request) []byte {
+	b, _ := r.Context().Value(bodyCtxKey{}).([]byte)
+	return b
 }
 
 // resolve counts out the oldest pending call with this id, if any.
@@ -258,12 +336,64 @@ func (s *streamWriter) started(code int) {
 func (s *streamWriter) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.st != nil && s.droppedAnswer(p) {
+		return len(p), nil
+	}
 	if !s.streaming {
 		s.started(http.StatusOK)
 	}
 	n, err := s.ResponseWriter.Write(p)
 	s.scan(p[:n])
 	return n, err
+}
+
+// droppedAnswer reports whether p is the answer of a cancelled call, and then
+// counts that call out. mcp-go writes each event whole, in one Write.
+func (s *streamWriter) droppedAnswer(p []byte) bool {
+	s.g.mu.Lock()
+	any := len(s.st.dropped) > 0
+	s.g.mu.Unlock()
+	if !any || len(s.line) > 0 || len(s.data) > 0 {
+		return false
+	}
+	data, ok := bytes.CutPrefix(p, []byte("event: message\ndata: "))
+	if !ok {
+		return false
+	}
+	id, ok := responseID(bytes.TrimRight(data, "\r\n"))
+	if !ok {
+		return false
+	}
+	s.g.mu.Lock()
+	n := s.st.dropped[id]
+	if n > 0 {
+		if n == 1 {
+			delete(s.st.dropped, id)
+		} else {
+			s.st.dropped[id] = n - 1
+		}
+	}
+	s.g.mu.Unlock()
+	if n == 0 {
+		return false
+	}
+	s.g.resolve(s.st, id)
+	return true
+}
+
+// send writes one JSON-RPC message as an event of the stream, between the
+// events mcp-go writes.
+func (s *streamWriter) send(msg []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.streaming {
+		return errors.New("hosting: the event stream has not started")
+	}
+	if err := writeEvent(s.ResponseWriter, msg); err != nil {
+		return err
+	}
+	s.flush()
+	return nil
 }
 
 func (s *streamWriter) Flush() {

@@ -83,7 +83,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Header: r.Header.Clone(), Body: body})
 	h := s.handlers[r.Method+" "+r.URL.Path]
 	s.mu.Unlock()
-	if s.Key != "" && !s.authorized(r) {
+	if s.Key != "" && !s.authorized(r) && !strings.HasPrefix(r.URL.Path, "/files/") { // storage URLs need no key
 		Error(w, http.StatusUnauthorized, `{"error":{"message":"Invalid API key","type":"authentication_error","code":"invalid_api_key"}}`)
 		return
 	}
