@@ -150,8 +150,8 @@ func realisticCalls() map[string]map[string]any {
 func askEverything() map[string]any {
 	return map[string]any{
 		"model": "openai/gpt-5.2", "format": "ADVANCED",
-		"messages": []any{map[string]any{"role": "system", "content": "Answer in JSON."}, map[string]any{"role": "user", "content": "2+2?"}},
-		"response": map[string]any{"responseFormat": "JSON", "responseSchema": `{"type":"object","properties":{"answer":{"type":"number"}},"required":["answer"],"additionalProperties":false}`},
+		"messages":         []any{map[string]any{"role": "system", "content": "Answer in JSON."}, map[string]any{"role": "user", "content": "2+2?"}},
+		"response":         map[string]any{"responseFormat": "JSON", "responseSchema": `{"type":"object","properties":{"answer":{"type":"number"}},"required":["answer"],"additionalProperties":false}`},
 		"frequencyPenalty": 0.5, "logitBias": map[string]any{"50256": -100}, "logprobs": true, "maxCompletionTokens": 300,
 		"maxTokens": 200, "presencePenalty": -0.5, "reasoning": "low", "seed": 42, "stop": []any{"END"}, "temperature": 0.7,
 		"topLogprobs": 3, "topK": 40.0, "topP": 0.9, "verbosity": "low", "user": "u1", "minP": 0.05, "minTokens": 1,
