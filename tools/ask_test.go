@@ -517,3 +517,30 @@ func TestToolsListIsFlatAndAnnotated(t *testing.T) {
 		}
 	}
 }
+
+// Finding 4 of issue 10: a completion without choices is no answer. It is an
+// invalid_response tool error, streamed or not, never an empty success.
+func TestAskWithoutChoicesIsInvalidResponse(t *testing.T) {
+	for _, choices := range []string{`null`, `[]`} {
+		for _, stream := range []bool{false, true} {
+			h := newHarness(t, testKey)
+			h.fake.Handle("POST /api/v1/chat/completions", func(w http.ResponseWriter, r *http.Request) {
+				if stream {
+					w.Header().Set("Content-Type", "text/event-stream")
+					fmt.Fprintf(w, "data: {\"id\":\"x\",\"choices\":%s}\n\ndata: [DONE]\n\n", choices)
+					return
+				}
+				w.Header().Set("Content-Type", "application/json")
+				fmt.Fprintf(w, `{"id":"x","model":"m","choices":%s,"usage":{"prompt_tokens":1,"completion_tokens":0,"total_tokens":1}}`, choices)
+			})
+			var meta *mcp.Meta
+			if stream {
+				meta = &mcp.Meta{ProgressToken: "p"}
+			}
+			res := h.call("ask", map[string]any{"model": "m", "userPrompt": "hi"}, meta)
+			if !res.IsError || errorCode(res) != tools.CodeInvalidResponse {
+				t.Errorf("choices %s (stream %v): isError %v code %q: %s", choices, stream, res.IsError, errorCode(res), text(res))
+			}
+		}
+	}
+}

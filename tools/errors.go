@@ -27,6 +27,7 @@ const (
 	CodeJobFailed           = "job_failed"
 	CodeCancelled           = "cancelled"
 	CodeInvalidJSON         = "invalid_json_reply"
+	CodeInvalidResponse     = nanogpt.CodeInvalidResponse // NanoGPT's answer is not what its API documents
 	CodeInternal            = "internal"
 )
 
@@ -104,6 +105,8 @@ func fromAPIError(e *nanogpt.APIError) *Failure {
 	}
 	code := strings.ToLower(e.Code)
 	switch {
+	case e.Code == nanogpt.CodeInvalidResponse:
+		f.Code, f.Next = CodeInvalidResponse, "NanoGPT's answer was not one its API documents (nothing usable came back); try again, or use another model."
 	case strings.Contains(code, "content_policy"):
 		f.Code, f.Next = CodeContentPolicy, "Rephrase the request so that it meets the provider's content policy; it was not charged."
 	case strings.HasPrefix(code, "model_not") || e.Status == http.StatusNotFound:

@@ -304,8 +304,8 @@ func TestCreateImageUpstreamErrors(t *testing.T) {
 	mustFail(t, h.call("createImage", map[string]any{"model": "m", "imageMessages": msgs}, nil), tools.CodeContentPolicy, "safety filter")
 
 	h.fake.Handle("POST "+imagesPath, imageAnswer(map[string]any{"b64_json": "%%% not base64"}))
-	mustFail(t, h.call("createImage", map[string]any{"model": "m", "imageMessages": msgs}, nil), tools.CodeUpstreamError, "not valid base64")
+	mustFail(t, h.call("createImage", map[string]any{"model": "m", "imageMessages": msgs}, nil), tools.CodeInvalidResponse, "not valid base64")
 
 	h.fake.Handle("POST "+imagesPath, imageAnswer())
-	mustFail(t, h.call("createImage", map[string]any{"model": "m", "imageMessages": msgs}, nil), tools.CodeUpstreamError, "without any image")
+	mustFail(t, h.call("createImage", map[string]any{"model": "m", "imageMessages": msgs}, nil), tools.CodeInvalidResponse, "without any image")
 }
