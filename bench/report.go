@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/base64"
 	"fmt"
 	"io"
@@ -194,9 +195,10 @@ func (r *report) writeMemory(w io.Writer) {
 			continue // no /proc
 		}
 		size := float64(mf.f.c.bytes)
+		target := cmp.Or(mf.f.c.target, targetMediaFactor)
 		fmt.Fprintf(w, "| extra while handling %s | %d | %s = %.2f× | %s = %.2f× | ≤ %.0f× the media | %s |\n", mf.f.c.label, len(ex),
-			mbytes(ex.median()), ex.median()/size, mbytes(ex.max()), ex.max()/size, targetMediaFactor,
-			status(ex.median()/size <= targetMediaFactor, fmt.Sprintf("by %.2f×", ex.median()/size-targetMediaFactor)))
+			mbytes(ex.median()), ex.median()/size, mbytes(ex.max()), ex.max()/size, target,
+			status(ex.median()/size <= target, fmt.Sprintf("by %.2f×", ex.median()/size-target)))
 	}
 	fmt.Fprintln(w)
 	if len(r.media) > 0 {

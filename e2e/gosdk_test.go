@@ -363,7 +363,9 @@ func checkCancel(t *testing.T, ctx context.Context, cs *gosdk.ClientSession, fak
 			t.Errorf("a response came for the cancelled call %s: %s%s", id, m.Result, m.Error)
 		}
 	}
-	if id == nil {
+	if id == nil && !strings.Contains(wire.String(), "write error") {
+		// Over streamable HTTP the SDK aborts the call's POST, and logs a
+		// write error instead; TestStreamableCancel reads that wire itself.
 		t.Error("the cancelled call is not on the wire")
 	}
 

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -206,5 +208,29 @@ func TestStdioProgressBeforeResult(t *testing.T) {
 		if m["method"] == "notifications/progress" {
 			t.Errorf("a progress notification came after its call's result: %v", m)
 		}
+	}
+}
+
+// A data: URL large enough to be lifted out of the message by the stdio
+// reader reaches NanoGPT byte for byte.
+func TestStdioLargeDataURL(t *testing.T) {
+	fake := nanogpttest.NewDocs(serverKey)
+	t.Cleanup(fake.Close)
+	w := startStdioWire(t, fake)
+	audio := append(append([]byte(nil), nanogpttest.Audio[:44]...), make([]byte, 2<<20)...)
+	for i := range audio[44:] {
+		audio[44+i] = byte(i * 7)
+	}
+	url := "data:audio/wav;base64," + base64.StdEncoding.EncodeToString(audio)
+	// Some encoders escape the slash: the reader decodes that too.
+	w.send(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"createTranscription","arguments":{"model":"Whisper-Large-V3","file":{"url":"` +
+		strings.ReplaceAll(url, "/", `\/`) + `","name":"big.wav"}}}}`)
+	msgs := w.until("1")
+	if res, _ := msgs[len(msgs)-1]["result"].(map[string]any); res == nil || res["isError"] == true {
+		t.Fatalf("the call failed: %v", msgs[len(msgs)-1])
+	}
+	req, ok := fake.Last("/api/transcribe")
+	if !ok || !bytes.Contains(req.Body, audio) {
+		t.Error("NanoGPT did not receive the audio byte for byte")
 	}
 }

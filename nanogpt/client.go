@@ -197,7 +197,7 @@ func (c *Client) postJSON(ctx context.Context, path string, in, out any) error {
 	if err != nil {
 		return fmt.Errorf("nanogpt: encode %s: %w", path, err)
 	}
-	_, err = c.call(ctx, http.MethodPost, path, body, "application/json", out)
+	_, err = c.call(ctx, http.MethodPost, path, [][]byte{body}, "application/json", out)
 	return err
 }
 

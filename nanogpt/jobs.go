@@ -247,17 +247,27 @@ func jobFailure(runID, status string, errField json.RawMessage, code, message st
 }
 
 // call sends one request to path, bounded by the client timeout, and decodes a 2xx
-// JSON answer into out. It returns the HTTP status of the answer.
-func (c *Client) call(ctx context.Context, method, path string, body []byte, contentType string, out any) (int, error) {
+// JSON answer into out. It returns the HTTP status of the answer. The body is
+// the concatenation of its parts, sent without joining them (an upload is not
+// copied into the body), and sent again from them on a retry.
+func (c *Client) call(ctx context.Context, method, path string, body [][]byte, contentType string, out any) (int, error) {
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
 	var rd io.Reader
+	size := 0
 	if body != nil {
-		rd = bytes.NewReader(body)
+		rd = partsReader(body)
+		for _, p := range body {
+			size += len(p)
+		}
 	}
 	req, err := c.newRequest(ctx, method, path, rd, contentType)
 	if err != nil {
 		return 0, err
+	}
+	if body != nil {
+		req.ContentLength = int64(size)
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(partsReader(body)), nil }
 	}
 	req.Header.Set("Accept", "application/json")
 	resp, err := c.send(req)
@@ -266,6 +276,14 @@ func (c *Client) call(ctx context.Context, method, path string, body []byte, con
 	}
 	defer resp.Body.Close()
 	return resp.StatusCode, decodeJSON(resp, path, out)
+}
+
+func partsReader(parts [][]byte) io.Reader {
+	rs := make([]io.Reader, len(parts))
+	for i, p := range parts {
+		rs[i] = bytes.NewReader(p)
+	}
+	return io.MultiReader(rs...)
 }
 
 // optFloat is a JSON number that NanoGPT may also send as a string (or null).

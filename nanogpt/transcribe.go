@@ -105,7 +105,7 @@ type sttStatusRequest struct {
 // (Status "timeout"). The upload is never resubmitted.
 func (c *Client) Transcribe(ctx context.Context, req TranscriptionRequest, poll PollOptions) (*Transcription, error) {
 	var (
-		body  []byte
+		body  [][]byte
 		ctype string
 		err   error
 	)
@@ -116,11 +116,13 @@ func (c *Client) Transcribe(ctx context.Context, req TranscriptionRequest, poll 
 		body, ctype, err = sttMultipart(req)
 	case req.AudioURL != "":
 		ctype = "application/json"
-		body, err = json.Marshal(struct {
+		var b []byte
+		b, err = json.Marshal(struct {
 			AudioURL string `json:"audioUrl"`
 			Model    string `json:"model,omitempty"`
 			Language string `json:"language,omitempty"`
 		}{req.AudioURL, req.Model, req.Language})
+		body = [][]byte{b}
 	default:
 		return nil, errors.New("nanogpt: transcribe: no audio: give Audio bytes or an AudioURL")
 	}
@@ -150,11 +152,11 @@ func (c *Client) Transcribe(ctx context.Context, req TranscriptionRequest, poll 
 		Message: fmt.Sprintf("NanoGPT answered %s (HTTP %d, status %q) with neither a transcription nor a runId", transcribePath, status, ans.Status)}
 }
 
-// sttMultipart builds the multipart/form-data upload.
-func sttMultipart(req TranscriptionRequest) ([]byte, string, error) {
-	var buf bytes.Buffer
-	buf.Grow(len(req.Audio) + 1024) // the audio once, not grown by doubling
-	w := multipart.NewWriter(&buf)
+// sttMultipart builds the multipart/form-data upload: the fields and the
+// audio part's header, the audio itself (not copied), and the closing boundary.
+func sttMultipart(req TranscriptionRequest) ([][]byte, string, error) {
+	var head bytes.Buffer
+	w := multipart.NewWriter(&head)
 	if req.Model != "" {
 		if err := w.WriteField("model", req.Model); err != nil {
 			return nil, "", err
@@ -176,17 +178,19 @@ func sttMultipart(req TranscriptionRequest) ([]byte, string, error) {
 	h := make(textproto.MIMEHeader)
 	h.Set("Content-Disposition", multipart.FileContentDisposition("audio", name))
 	h.Set("Content-Type", ctype)
-	part, err := w.CreatePart(h)
-	if err != nil {
+	if _, err := w.CreatePart(h); err != nil {
 		return nil, "", err
 	}
-	if _, err := part.Write(req.Audio); err != nil {
+	var tail bytes.Buffer
+	tw := multipart.NewWriter(&tail)
+	if err := tw.SetBoundary(w.Boundary()); err != nil {
 		return nil, "", err
 	}
-	if err := w.Close(); err != nil {
+	if err := tw.Close(); err != nil {
 		return nil, "", err
 	}
-	return buf.Bytes(), w.FormDataContentType(), nil
+	// The closing boundary starts on a line of its own after the part's data.
+	return [][]byte{head.Bytes(), req.Audio, tail.Bytes()}, w.FormDataContentType(), nil
 }
 
 // sttExtension guesses a file extension for an upload without a name.
@@ -309,7 +313,7 @@ func (c *Client) pollTranscription(ctx context.Context, req TranscriptionRequest
 	var out *Transcription
 	err = pollJob(ctx, ticket.RunID, poll, sttPollInterval, sttPollMaxWait, func(ctx context.Context) (pollResult, error) {
 		var st sttAnswer
-		if _, err := c.call(ctx, http.MethodPost, transcribeStatusPath, body, "application/json", &st); err != nil {
+		if _, err := c.call(ctx, http.MethodPost, transcribeStatusPath, [][]byte{body}, "application/json", &st); err != nil {
 			return pollResult{}, err
 		}
 		status := strings.ToLower(st.Status)

@@ -57,7 +57,9 @@ func (b *Blob) DataURL() string {
 
 // Decode decodes the base64 payload into one buffer of the exact size,
 // refusing more than max bytes before decoding anything. Line breaks are
-// skipped, and the URL-safe alphabet is accepted.
+// skipped, and the URL-safe alphabet is accepted. Once decoded, the text is
+// let go (the request needs the bytes only once), so that the two are not
+// held together for the rest of the call.
 func (b *Blob) Decode(max int64) ([]byte, error) {
 	n := 0 // the characters that carry data
 	for _, c := range b.chunks {
@@ -111,6 +113,7 @@ func (b *Blob) Decode(max int64) ([]byte, error) {
 		}
 		out = append(out, dst[:m]...)
 	}
+	b.chunks, b.size = nil, 0
 	return out, nil
 }
 

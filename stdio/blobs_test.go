@@ -79,6 +79,9 @@ func TestReaderLiftsLargeDataURLs(t *testing.T) {
 				t.Errorf("%s/%d: the restored message differs", tc.name, size)
 			}
 			for i, w := range tc.want {
+				if i > 0 && len(tc.want) > 1 && m.blobs[i] == m.blobs[0] {
+					t.Fatal("two URLs share a blob")
+				}
 				got, err := m.blobs[i].Decode(1 << 30)
 				if err != nil || !bytes.Equal(got, w) {
 					t.Errorf("%s/%d: blob %d decodes to %d bytes (%v), want %d", tc.name, size, i, len(got), err, len(w))

@@ -208,6 +208,9 @@ func (c *conn) request(ctx context.Context, env envelope, msg message) {
 	cl := &call{cancel: cancel}
 	c.inflight[key] = cl
 	c.mu.Unlock()
+	if len(msg.blobs) > 0 {
+		cctx = withBlobs(cctx, msg.blobs)
+	}
 	if c.opts.Request != nil {
 		cctx = c.opts.Request(cctx, func(m any) error {
 			if cl.cancelled.Load() {
@@ -215,9 +218,6 @@ func (c *conn) request(ctx context.Context, env envelope, msg message) {
 			}
 			return c.write(m)
 		})
-	}
-	if len(msg.blobs) > 0 {
-		cctx = withBlobs(cctx, msg.blobs)
 	}
 	if isCall {
 		c.queued.Add(1)
