@@ -61,7 +61,7 @@ var soakFaults = []soakFault{
 	{name: "hang", code: "upstream_timeout"},
 	{name: "drop", code: "upstream_error"}, // connection closed, no answer: a POST is not repeated
 	{name: "dropmid", code: "upstream_error", tools: "askstream"},
-	{name: "malformed", code: "upstream_error"},
+	{name: "malformed", code: "invalid_response"},
 	{name: "policy", code: "content_policy"},
 	{name: "jobfail", code: "job_failed", tools: "speechjob sttjob"},
 }
