@@ -21,6 +21,7 @@ import (
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/nanogpt-mcp/nanogpt-mcp/nanogpt"
 	"github.com/nanogpt-mcp/nanogpt-mcp/nanogpttest"
 )
 
@@ -460,12 +461,13 @@ func TestHostedCallerKeys(t *testing.T) {
 // TestCallerKeyContext: in caller mode a request with no key reaches the tools
 // as "no key", never as the server's key.
 func TestCallerKeyContext(t *testing.T) {
-	if _, ok := callerKey(context.Background()); ok {
-		t.Error("server mode: no caller key expected")
+	server := nanogpt.New(nanogpt.Config{APIKey: serverKey})
+	if c, _ := clientFor(config{}, server)(context.Background()); c != server {
+		t.Error("server mode: the server's client expected")
 	}
-	ctx := context.WithValue(context.Background(), callerKeyCtx{}, "")
-	if k, ok := callerKey(ctx); !ok || k != "" {
-		t.Error("caller mode with an empty key must still say caller mode")
+	caller := config{hosting: hostingConfig{keyMode: "caller"}}
+	if c, _ := clientFor(caller, server)(context.Background()); c.HasKey() {
+		t.Error("caller mode with no caller key must have no key, never the server's")
 	}
 }
 

@@ -1,6 +1,7 @@
 package nanogpt
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -94,7 +95,7 @@ type rawModel struct {
 }
 
 func (r rawModel) model(kind ModelKind) Model {
-	m := Model{ID: firstOf(r.ID, r.Model), Name: r.Name, Description: r.Description,
+	m := Model{ID: cmp.Or(r.ID, r.Model), Name: r.Name, Description: r.Description,
 		ContextLength: int(r.ContextLength.V), MaxOutputTokens: int(r.MaxOutputTokens.V), MaxImages: int(r.Supported.MaxImages.V)}
 	for name, v := range r.Capabilities {
 		if string(v) == "true" {
@@ -122,7 +123,7 @@ func labels(raw []json.RawMessage) []string {
 		}
 		var o struct{ Value, Name, ID, Voice string }
 		if json.Unmarshal(v, &o) == nil {
-			if l := firstOf(o.Value, o.ID, o.Name, o.Voice); l != "" {
+			if l := cmp.Or(o.Value, o.ID, o.Name, o.Voice); l != "" {
 				out = append(out, l)
 			}
 		}
@@ -175,15 +176,6 @@ func priceText(kind ModelKind, raw json.RawMessage) string {
 		}
 	}
 	return strings.Join(parts, ", ")
-}
-
-func firstOf(s ...string) string {
-	for _, v := range s {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }
 
 // Balance is the account balance. NanoGPT sends the amounts as strings.

@@ -1,6 +1,7 @@
 package tools
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -106,22 +107,27 @@ type Cost struct {
 	PaymentSource string  `json:"paymentSource,omitempty" jsonschema_description:"How it was paid, e.g. USD or XNO."`
 }
 
-func askTool() definition {
-	return tool[AskInput]{
-		name:  "ask",
-		title: "Ask a NanoGPT model",
-		description: "Chat with any NanoGPT text model: a userPrompt (with systemPrompt, attachments) or a messages list. " +
-			"Images and text files can be attached; response JSON returns parsed JSON. Returns the answer, model, tokens and cost.",
-		readOnly: true,
-		output:   new(AskOutput),
-		run:      runAsk,
+// Ask is the ask tool.
+func (toolset) Ask() definition {
+	return tool[AskInput, AskOutput]{
+		Spec: Spec{
+			Name:  "ask",
+			Title: "Ask a NanoGPT model",
+			Description: "Chat with any NanoGPT text model: a userPrompt (with systemPrompt, attachments) or a messages list. " +
+				"Images and text files can be attached; response JSON returns parsed JSON. Returns the answer, model, tokens and cost.",
+			Summary:  "chat with any NanoGPT text model (prompt or message list, image and text attachments, JSON output, every sampling parameter)",
+			ReadOnly: true,
+			Flag:     "ask",
+		},
+		model: func(in *AskInput) *string { return &in.Model },
+		run:   runAsk,
 	}
 }
 
-func runAsk(ctx context.Context, c *call, in *AskInput) (*mcp.CallToolResult, error) {
+func runAsk(ctx context.Context, c *call, in *AskInput) (*AskOutput, []mcp.Content, error) {
 	req, err := buildChatRequest(ctx, &c.deps.Files, in)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var resp *nanogpt.ChatResponse
 	if c.progress != nil {
@@ -136,7 +142,7 @@ func runAsk(ctx context.Context, c *call, in *AskInput) (*mcp.CallToolResult, er
 		resp, err = c.client.Chat(ctx, req)
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	return askResult(in, req, resp)
 }
@@ -281,7 +287,7 @@ func attachmentPart(ctx context.Context, files *Files, a FileEntry, param string
 	if mt == "" {
 		mt = "unknown"
 	}
-	return nanogpt.ContentPart{}, invalid("%s: %s has type %s, which ask does not support (allowed: images png, jpeg, webp, gif; text files such as txt, md, csv, json, yaml, xml, html and source code)", param, firstNonEmpty(in.name, "the attachment"), mt)
+	return nanogpt.ContentPart{}, invalid("%s: %s has type %s, which ask does not support (allowed: images png, jpeg, webp, gif; text files such as txt, md, csv, json, yaml, xml, html and source code)", param, cmp.Or(in.name, "the attachment"), mt)
 }
 
 // jsonResponseFormat builds json_schema (strict) from a schema, or json_object.
@@ -320,11 +326,11 @@ func schemaName(s string) string {
 }
 
 // askResult renders the answer as text plus structured content.
-func askResult(in *AskInput, req nanogpt.ChatRequest, resp *nanogpt.ChatResponse) (*mcp.CallToolResult, error) {
+func askResult(in *AskInput, req nanogpt.ChatRequest, resp *nanogpt.ChatResponse) (*AskOutput, []mcp.Content, error) {
 	choice := resp.First()
 	out := AskOutput{
 		Answer:       choice.Message.Content,
-		Model:        firstNonEmpty(resp.Model, in.Model),
+		Model:        cmp.Or(resp.Model, in.Model),
 		FinishReason: choice.FinishReason,
 		Reasoning:    choice.Message.ReasoningText(),
 		Logprobs:     choice.Logprobs,
@@ -346,7 +352,7 @@ func askResult(in *AskInput, req nanogpt.ChatRequest, resp *nanogpt.ChatResponse
 		if amount == nil {
 			amount = p.Amount
 		}
-		out.Cost = &Cost{Amount: *amount, Currency: firstNonEmpty(p.Currency, "USD"), PaymentSource: p.PaymentSource}
+		out.Cost = &Cost{Amount: *amount, Currency: cmp.Or(p.Currency, "USD"), PaymentSource: p.PaymentSource}
 	}
 	if req.ResponseFormat != nil {
 		err := json.Unmarshal([]byte(out.Answer), &out.JSON)
@@ -354,12 +360,12 @@ func askResult(in *AskInput, req nanogpt.ChatRequest, resp *nanogpt.ChatResponse
 			err = errors.New("null")
 		}
 		if err != nil { // the output schema promises an object
-			return nil, &Failure{Code: CodeInvalidJSON,
+			return nil, nil, &Failure{Code: CodeInvalidJSON,
 				Message: fmt.Sprintf("JSON output was requested, but the model's answer is not a JSON object (%v). The answer was:\n%s", err, out.Answer),
 				Next:    "Try again, or use a model whose capabilities include structured_output."}
 		}
 	}
-	return &mcp.CallToolResult{Content: []mcp.Content{mcp.NewTextContent(out.Answer), mcp.NewTextContent(askFooter(out))}, StructuredContent: out}, nil
+	return &out, []mcp.Content{mcp.NewTextContent(out.Answer), mcp.NewTextContent(askFooter(out))}, nil
 }
 
 // askFooter is the short line after the answer: model, tokens, cost.

@@ -1,12 +1,14 @@
 package tools
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"fmt"
 	"net/http"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 
@@ -48,14 +50,20 @@ type CreateImageOutput struct {
 	RemainingBalance *float64    `json:"remainingBalance,omitempty" jsonschema_description:"The balance left after the call, when reported."`
 }
 
-func createImageTool() definition {
-	return tool[CreateImageInput]{
-		name:  "createImage",
-		title: "Create images with NanoGPT",
-		description: "Generate images with a NanoGPT image model, or transform an inputImage. " +
-			"Returns every image, with a line on its type, size and place, and the cost. Paid per image.",
-		output: new(CreateImageOutput),
-		run:    runCreateImage,
+// CreateImage is the createImage tool.
+func (toolset) CreateImage() definition {
+	return tool[CreateImageInput, CreateImageOutput]{
+		Spec: Spec{
+			Name:  "createImage",
+			Title: "Create images with NanoGPT",
+			Description: "Generate images with a NanoGPT image model, or transform an inputImage. " +
+				"Returns every image, with a line on its type, size and place, and the cost. Paid per image.",
+			Summary: "text-to-image and image-to-image",
+			Flag:    "image",
+			Timeout: 10 * time.Minute,
+		},
+		model: func(in *CreateImageInput) *string { return &in.Model },
+		run:   runCreateImage,
 	}
 }
 
@@ -91,14 +99,14 @@ func imagePrompt(msgs []ImageMessage) (prompt string, ok bool) {
 	return strings.Join(lines, "\n"), len(pos) > 0
 }
 
-func runCreateImage(ctx context.Context, c *call, in *CreateImageInput) (*mcp.CallToolResult, error) {
+func runCreateImage(ctx context.Context, c *call, in *CreateImageInput) (*CreateImageOutput, []mcp.Content, error) {
 	prompt, ok := imagePrompt(in.ImageMessages)
 	if !ok {
-		return nil, invalid("imageMessages: at least one message needs a positive weight (weights of 0 or below only say what to avoid)")
+		return nil, nil, invalid("imageMessages: at least one message needs a positive weight (weights of 0 or below only say what to avoid)")
 	}
 	mode, err := c.deps.Media.resolve(in.Output) // refuse an unavailable mode before paying
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	req := nanogpt.ImageRequest{
 		Model: in.Model, Prompt: prompt, N: in.N, Size: in.Size, ResponseFormat: in.ResponseFormat, Seed: in.Seed,
@@ -107,19 +115,19 @@ func runCreateImage(ctx context.Context, c *call, in *CreateImageInput) (*mcp.Ca
 	if in.InputImage != nil {
 		img, err := c.deps.Files.load(ctx, *in.InputImage, "inputImage", maxInputImageBytes)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		// The bytes decide: every allowed type is recognisable by its content,
 		// and a name or label alone must not pass text off as an image.
 		sniffed := normMIME(http.DetectContentType(img.data))
 		if !imageTypes[sniffed] {
-			return nil, invalid("inputImage: %s is not a png, jpeg, webp or gif image (declared %s, content looks like %s)",
-				img.name, firstNonEmpty(img.mime, "no type"), sniffed)
+			return nil, nil, invalid("inputImage: %s is not a png, jpeg, webp or gif image (declared %s, content looks like %s)",
+				img.name, cmp.Or(img.mime, "no type"), sniffed)
 		}
 		img.mime = sniffed
 		req.ImageDataURL = img.dataURL()
 	} else if in.Strength != nil {
-		return nil, invalid("strength: only used with inputImage (image-to-image); give inputImage or leave strength out")
+		return nil, nil, invalid("strength: only used with inputImage (image-to-image); give inputImage or leave strength out")
 	}
 	if req.ResponseFormat == "" {
 		req.ResponseFormat = "b64_json"
@@ -132,7 +140,7 @@ func runCreateImage(ctx context.Context, c *call, in *CreateImageInput) (*mcp.Ca
 	c.progress.report("generating with "+in.Model, true)
 	resp, err := c.client.CreateImage(ctx, req)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	items := make([]mediaItem, 0, len(resp.Data))
 	for i, d := range resp.Data {
@@ -142,7 +150,7 @@ func runCreateImage(ctx context.Context, c *call, in *CreateImageInput) (*mcp.Ca
 			if data == nil {
 				var err error
 				if data, err = base64.StdEncoding.DecodeString(d.B64JSON); err != nil {
-					return nil, &nanogpt.APIError{Code: nanogpt.CodeInvalidResponse, Message: fmt.Sprintf("image %d is not valid base64: %v", i+1, err)}
+					return nil, nil, &nanogpt.APIError{Code: nanogpt.CodeInvalidResponse, Message: fmt.Sprintf("image %d is not valid base64: %v", i+1, err)}
 				}
 			}
 			it.data = data
@@ -155,13 +163,12 @@ func runCreateImage(ctx context.Context, c *call, in *CreateImageInput) (*mcp.Ca
 	dv := &deliverer{policy: &c.deps.Media, c: c, kind: "image", expiry: " (NanoGPT's signed URLs expire after about an hour)"}
 	blocks, lines, delivered, err := dv.deliver(ctx, mode, items)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	out := CreateImageOutput{Images: delivered, Prompt: prompt, Model: in.Model, Cost: resp.Cost, PaymentSource: resp.PaymentSource, RemainingBalance: resp.RemainingBalance}
 	summary := fmt.Sprintf("Created %d image(s) with %s%s.", len(items), in.Model, costText(resp.Cost, resp.PaymentSource))
 	if resp.RemainingBalance != nil {
 		summary += fmt.Sprintf(" Remaining balance: %.6g.", *resp.RemainingBalance)
 	}
-	content := append([]mcp.Content{mcp.NewTextContent(summary + "\n" + strings.Join(lines, "\n"))}, blocks...)
-	return &mcp.CallToolResult{Content: content, StructuredContent: out}, nil
+	return &out, append([]mcp.Content{mcp.NewTextContent(summary + "\n" + strings.Join(lines, "\n"))}, blocks...), nil
 }

@@ -1,6 +1,7 @@
 package tools
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -141,7 +142,7 @@ func (d *deliverer) autoMode(ctx context.Context, items []mediaItem) string {
 // the mode to use, refusing file mode when no output folder is configured. Tools
 // call it before paying for a request, and deliver again.
 func (m *Media) resolve(mode string) (string, error) {
-	mode = firstNonEmpty(mode, m.Mode, OutputAuto)
+	mode = cmp.Or(mode, m.Mode, OutputAuto)
 	if mode == OutputFile && m.Dir == "" {
 		return "", invalid("output: file mode is not available on this server (no output folder is configured); use inline or url")
 	}
@@ -188,7 +189,7 @@ func (d *deliverer) fetch(ctx context.Context, it *mediaItem) error {
 	if !strings.HasPrefix(declared, "image/") && !strings.HasPrefix(declared, "audio/") {
 		declared = ""
 	}
-	it.mime = mediaType(data, firstNonEmpty(declared, it.mime))
+	it.mime = mediaType(data, cmp.Or(declared, it.mime))
 	return nil
 }
 
@@ -201,7 +202,7 @@ func (d *deliverer) save(it *mediaItem) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("create the output folder %s: %w", dir, err)
 	}
-	ext := firstNonEmpty(extOfMIME[it.mime], "bin")
+	ext := cmp.Or(extOfMIME[it.mime], "bin")
 	var rnd [4]byte
 	_, _ = rand.Read(rnd[:])
 	base := fmt.Sprintf("%s-%s-%s", d.kind, time.Now().Format("20060102-150405"), hex.EncodeToString(rnd[:]))
@@ -240,7 +241,7 @@ func mediaType(data []byte, declared string) string {
 			return sniffed
 		}
 	}
-	return firstNonEmpty(declared, "application/octet-stream")
+	return cmp.Or(declared, "application/octet-stream")
 }
 
 // costText renders a reported cost for the summary line.
@@ -248,7 +249,7 @@ func costText(amount *float64, currency string) string {
 	if amount == nil {
 		return ""
 	}
-	return fmt.Sprintf("; cost %s %.6g", firstNonEmpty(currency, "USD"), *amount)
+	return fmt.Sprintf("; cost %s %.6g", cmp.Or(currency, "USD"), *amount)
 }
 
 // pathExt is the extension of a URL's path (without its query).

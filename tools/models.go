@@ -42,16 +42,6 @@ type ListModelsOutput struct {
 	Models  []ModelInfo `json:"models" jsonschema_description:"The models, in NanoGPT's order."`
 }
 
-// CheckBalanceInput takes no parameters.
-type CheckBalanceInput struct{}
-
-// CheckBalanceOutput is the account balance.
-type CheckBalanceOutput struct {
-	USD                string `json:"usd" jsonschema_description:"Balance in US dollars, as NanoGPT reports it."`
-	Nano               string `json:"nano,omitempty" jsonschema_description:"Balance in Nano (XNO)."`
-	NanoDepositAddress string `json:"nanoDepositAddress,omitempty" jsonschema_description:"Address for topping up with Nano."`
-}
-
 // modelCache keeps catalogues per kind and per key, so that one caller's view
 // (which can depend on the key's subscription) is never served to another.
 type modelCache struct {
@@ -90,18 +80,23 @@ func (mc *modelCache) get(ctx context.Context, c *nanogpt.Client, kind nanogpt.M
 	return models, nil
 }
 
-func listModelsTool(cache *modelCache) definition {
-	return tool[ListModelsInput]{
-		name:  "listModels",
-		title: "List NanoGPT models",
-		description: "List NanoGPT models of a kind with ids, prices and capabilities (vision, reasoning, sizes, voices), " +
-			"to pick a model id. Free.",
-		readOnly: true, idempotent: true, keyOptional: true,
-		output: new(ListModelsOutput),
-		run: func(ctx context.Context, c *call, in *ListModelsInput) (*mcp.CallToolResult, error) {
+// ListModels is the listModels tool.
+func (toolset) ListModels() definition {
+	cache := &modelCache{}
+	return tool[ListModelsInput, ListModelsOutput]{
+		Spec: Spec{
+			Name:  "listModels",
+			Title: "List NanoGPT models",
+			Description: "List NanoGPT models of a kind with ids, prices and capabilities (vision, reasoning, sizes, voices), " +
+				"to pick a model id. Free.",
+			Summary:  "find model ids and prices",
+			ReadOnly: true, Idempotent: true,
+		},
+		keyOptional: true,
+		run: func(ctx context.Context, c *call, in *ListModelsInput) (*ListModelsOutput, []mcp.Content, error) {
 			models, err := cache.get(ctx, c.client, kindOf[in.Kind])
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			limit := 40
 			if in.Limit != nil {
@@ -130,7 +125,7 @@ func listModelsTool(cache *modelCache) definition {
 			if out.Matched > len(out.Models) {
 				head += fmt.Sprintf("; the first %d (narrow with search, or raise limit)", len(out.Models))
 			}
-			return &mcp.CallToolResult{Content: []mcp.Content{mcp.NewTextContent(head + ":\n" + strings.Join(lines, "\n"))}, StructuredContent: out}, nil
+			return &out, []mcp.Content{mcp.NewTextContent(head + ":\n" + strings.Join(lines, "\n"))}, nil
 		},
 	}
 }
@@ -163,25 +158,4 @@ func modelLine(m ModelInfo) string {
 		parts = append(parts, "voices "+strings.Join(v, " "))
 	}
 	return "- " + strings.Join(parts, " · ")
-}
-
-func checkBalanceTool() definition {
-	return tool[CheckBalanceInput]{
-		name:        "checkBalance",
-		title:       "Check the NanoGPT balance",
-		description: "The NanoGPT account balance of the key in use (USD and Nano). Free.",
-		readOnly:    true, idempotent: true,
-		output: new(CheckBalanceOutput),
-		run: func(ctx context.Context, c *call, _ *CheckBalanceInput) (*mcp.CallToolResult, error) {
-			b, err := c.client.CheckBalance(ctx)
-			if err != nil {
-				return nil, err
-			}
-			text := "NanoGPT balance: " + firstNonEmpty(b.USD, "?") + " USD"
-			if b.Nano != "" {
-				text += ", " + b.Nano + " XNO"
-			}
-			return &mcp.CallToolResult{Content: []mcp.Content{mcp.NewTextContent(text)}, StructuredContent: CheckBalanceOutput(*b)}, nil
-		},
-	}
 }

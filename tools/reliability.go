@@ -1,6 +1,7 @@
 package tools
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -63,7 +64,7 @@ func ended(ctx context.Context, err error, f *Failure) *Failure {
 		return &Failure{Code: CodeUpstreamTimeout,
 			Message: fmt.Sprintf("%s did not finish within its time limit of %s: NanoGPT had not answered.%s", te.tool, te.limit.Time, job),
 			Next: "Try again, perhaps with a smaller request or a faster model. The server's operator can raise the limit with " +
-				firstNonEmpty(te.limit.Setting, "the server's timeout settings") + "."}
+				cmp.Or(te.limit.Setting, "the server's timeout settings") + "."}
 	}
 	return &Failure{Code: CodeUpstreamTimeout, Message: "the call ran out of time before NanoGPT answered." + job,
 		Next: "Try again, perhaps with a smaller request or a faster model."}

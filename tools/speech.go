@@ -1,10 +1,12 @@
 package tools
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 
@@ -33,21 +35,27 @@ type CreateSpeechOutput struct {
 	RunID    string    `json:"runId,omitempty" jsonschema_description:"NanoGPT's job id, when the speech was made by an asynchronous job."`
 }
 
-func createSpeechTool() definition {
-	return tool[CreateSpeechInput]{
-		name:  "createSpeech",
-		title: "Create speech with NanoGPT",
-		description: "Text to speech with a NanoGPT model. Returns the audio with its type, size and place, and the cost. " +
-			"Slow models are waited for. Paid per character.",
-		output: new(CreateSpeechOutput),
-		run:    runCreateSpeech,
+// CreateSpeech is the createSpeech tool.
+func (toolset) CreateSpeech() definition {
+	return tool[CreateSpeechInput, CreateSpeechOutput]{
+		Spec: Spec{
+			Name:  "createSpeech",
+			Title: "Create speech with NanoGPT",
+			Description: "Text to speech with a NanoGPT model. Returns the audio with its type, size and place, and the cost. " +
+				"Slow models are waited for. Paid per character.",
+			Summary: "text-to-speech",
+			Flag:    "speech",
+			Timeout: 10 * time.Minute,
+		},
+		model: func(in *CreateSpeechInput) *string { return &in.Model },
+		run:   runCreateSpeech,
 	}
 }
 
-func runCreateSpeech(ctx context.Context, c *call, in *CreateSpeechInput) (*mcp.CallToolResult, error) {
+func runCreateSpeech(ctx context.Context, c *call, in *CreateSpeechInput) (*CreateSpeechOutput, []mcp.Content, error) {
 	mode, err := c.deps.Media.resolve(in.Output) // refuse an unavailable mode before paying
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	c.progress.report("speaking with "+in.Model, true)
 	poll := c.deps.Poll
@@ -58,27 +66,27 @@ func runCreateSpeech(ctx context.Context, c *call, in *CreateSpeechInput) (*mcp.
 		Model: in.Model, Input: in.Input, Voice: in.Voice, ResponseFormat: in.ResponseFormat, Speed: in.Speed,
 	}, poll)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// A generic type (application/octet-stream) says less than the requested format.
 	ctype := normMIME(sp.ContentType)
 	if !strings.HasPrefix(ctype, "audio/") {
 		ctype = ""
 	}
-	declared := firstNonEmpty(ctype, extTypes[in.ResponseFormat], "audio/mpeg")
+	declared := cmp.Or(ctype, extTypes[in.ResponseFormat], "audio/mpeg")
 	it := mediaItem{data: sp.Audio, url: sp.AudioURL, mime: mediaType(sp.Audio, declared)}
 	dv := &deliverer{policy: &c.deps.Media, c: c, kind: "audio", expiry: " (NanoGPT does not say how long it lasts; download it soon)"}
 	blocks, lines, delivered, err := dv.deliver(ctx, mode, []mediaItem{it})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	dl := delivered[0]
 	ext := extOfMIME[dl.MimeType]
-	file := FileEntry{Name: "speech." + firstNonEmpty(ext, "bin"), MimeType: dl.MimeType, Extension: ext, URL: firstNonEmpty(fileURLOf(dl.Path), sp.AudioURL)}
+	file := FileEntry{Name: "speech." + cmp.Or(ext, "bin"), MimeType: dl.MimeType, Extension: ext, URL: cmp.Or(fileURLOf(dl.Path), sp.AudioURL)}
 	if dl.Path != "" {
 		file.Name = filepath.Base(dl.Path)
 	}
 	out := CreateSpeechOutput{File: file, AudioURL: sp.AudioURL, Audio: dl, Model: in.Model, Cost: sp.Cost, Currency: sp.Currency, RunID: sp.RunID}
 	summary := fmt.Sprintf("Created speech with %s%s.\n%s", in.Model, costText(sp.Cost, sp.Currency), strings.Join(lines, "\n"))
-	return &mcp.CallToolResult{Content: append([]mcp.Content{mcp.NewTextContent(summary)}, blocks...), StructuredContent: out}, nil
+	return &out, append([]mcp.Content{mcp.NewTextContent(summary)}, blocks...), nil
 }

@@ -1,11 +1,13 @@
 package tools
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"path"
+	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 
@@ -41,19 +43,25 @@ type CreateTranscriptionOutput struct {
 	RunID       string          `json:"runId,omitempty" jsonschema_description:"NanoGPT's job id, when the transcription ran as an asynchronous job."`
 }
 
-func createTranscriptionTool() definition {
-	return tool[CreateTranscriptionInput]{
-		name:  "createTranscription",
-		title: "Transcribe audio with NanoGPT",
-		description: "Transcribe speech with a NanoGPT model. Returns the transcript, language, duration and cost, " +
-			"with word timings and speakers when the model gives them. Paid per minute.",
-		readOnly: true,
-		output:   new(CreateTranscriptionOutput),
-		run:      runCreateTranscription,
+// CreateTranscription is the createTranscription tool.
+func (toolset) CreateTranscription() definition {
+	return tool[CreateTranscriptionInput, CreateTranscriptionOutput]{
+		Spec: Spec{
+			Name:  "createTranscription",
+			Title: "Transcribe audio with NanoGPT",
+			Description: "Transcribe speech with a NanoGPT model. Returns the transcript, language, duration and cost, " +
+				"with word timings and speakers when the model gives them. Paid per minute.",
+			Summary:  "speech-to-text",
+			ReadOnly: true,
+			Flag:     "transcription",
+			Timeout:  10 * time.Minute,
+		},
+		model: func(in *CreateTranscriptionInput) *string { return &in.Model },
+		run:   runCreateTranscription,
 	}
 }
 
-func runCreateTranscription(ctx context.Context, c *call, in *CreateTranscriptionInput) (*mcp.CallToolResult, error) {
+func runCreateTranscription(ctx context.Context, c *call, in *CreateTranscriptionInput) (*CreateTranscriptionOutput, []mcp.Content, error) {
 	req := nanogpt.TranscriptionRequest{Model: in.Model, Language: in.Language}
 	src, err := c.deps.Files.open(ctx, in.File, "file", maxUploadBytes)
 	if err != nil {
@@ -62,14 +70,14 @@ func runCreateTranscription(ctx context.Context, c *call, in *CreateTranscriptio
 		if errors.As(err, &f) && errors.As(err, &big) {
 			f.Message += ". NanoGPT takes uploads up to 3 MB: pass the audio as an https:// URL instead (up to 500 MB)"
 		}
-		return nil, err
+		return nil, nil, err
 	}
 	if src.remote() {
 		req.AudioURL = src.url
 	} else {
 		mt := mediaType(src.data, src.mime)
 		if !audioTypes[mt] && !audioTypes[src.mime] {
-			return nil, invalid("file: %s has type %s, which NanoGPT does not transcribe (allowed: MP3, WAV, M4A, OGG, AAC)", src.name, firstNonEmpty(mt, "unknown"))
+			return nil, nil, invalid("file: %s has type %s, which NanoGPT does not transcribe (allowed: MP3, WAV, M4A, OGG, AAC)", src.name, cmp.Or(mt, "unknown"))
 		}
 		ctype := mt // the declared type when it is an audio type, else what the bytes are
 		if audioTypes[src.mime] {
@@ -89,7 +97,7 @@ func runCreateTranscription(ctx context.Context, c *call, in *CreateTranscriptio
 	}
 	tr, err := c.client.Transcribe(ctx, req, poll)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	out := CreateTranscriptionOutput{Text: tr.Text, Language: tr.Language, Duration: tr.Duration, Model: in.Model, Cost: tr.Cost,
 		Currency: tr.Currency, Words: tr.Words, Diarization: tr.Diarization, RunID: tr.RunID}
@@ -102,5 +110,5 @@ func runCreateTranscription(ctx context.Context, c *call, in *CreateTranscriptio
 		summary += "; language " + tr.Language
 	}
 	summary += costText(tr.Cost, tr.Currency) + "."
-	return &mcp.CallToolResult{Content: []mcp.Content{mcp.NewTextContent(tr.Text), mcp.NewTextContent(summary)}, StructuredContent: out}, nil
+	return &out, []mcp.Content{mcp.NewTextContent(tr.Text), mcp.NewTextContent(summary)}, nil
 }

@@ -1,8 +1,10 @@
 // Package tools holds the MCP tools: their inputs, validation, the calls to
-// NanoGPT, and how results (text, JSON, media) go back to the client.
+// NanoGPT, and how results (text, JSON, media) go back to the client. Each
+// tool is declared once, in its own file (see toolset).
 package tools
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -43,16 +45,48 @@ type Deps struct {
 	Heartbeat time.Duration
 }
 
-// Spec describes a tool and names the Go types its schemas are reflected from.
+// Spec describes a tool: what the server advertises of it, and the settings
+// it brings (the root package derives the flags, --help and the server's
+// instructions from the specs).
 type Spec struct {
 	Name        string
 	Title       string
 	Description string
-	Input       any // pointer to the input struct
-	Output      any // pointer to the output struct, or nil
+	// Summary says what the tool does in a few words (the server's
+	// instructions, --help).
+	Summary    string
+	ReadOnly   bool // it changes nothing (annotations)
+	Idempotent bool // calling it again gives the same (annotations)
+	// Flag prefixes the tool's own settings: <Flag>-timeout, and
+	// <Flag>-model when it takes a model. Empty: none (--timeout applies).
+	Flag string
+	// Timeout is the default of <Flag>-timeout; 0 means --timeout.
+	Timeout time.Duration
+	// TakesModel is set for tools with a model parameter, which then may
+	// have a default model (<Flag>-model).
+	TakesModel bool
+	Input      any // pointer to the input struct (schema reflection)
+	Output     any // pointer to the output struct
 }
 
-// Specs lists every tool, for schema generation, documentation and tests.
+// toolset is the set of tools. Each tool is one method of it, in the tool's
+// own file, that returns its declaration: adding a tool is adding its file,
+// and nothing else lists the tools. Methods are called anew for each server,
+// so a tool's state (listModels' cache) is never shared between servers.
+type toolset struct{}
+
+// definitions returns every tool, sorted by name.
+func definitions() []definition {
+	v := reflect.ValueOf(toolset{})
+	out := make([]definition, 0, v.NumMethod())
+	for i := range v.NumMethod() {
+		out = append(out, v.Method(i).Call(nil)[0].Interface().(definition))
+	}
+	slices.SortFunc(out, func(a, b definition) int { return strings.Compare(a.spec().Name, b.spec().Name) })
+	return out
+}
+
+// Specs lists every tool, for configuration, schema generation, documentation and tests.
 func Specs() []Spec {
 	var out []Spec
 	for _, d := range definitions() {
@@ -80,16 +114,16 @@ func Register(s *server.MCPServer, d Deps, only []string, defaultModels map[stri
 	defs := definitions()
 	known := map[string]bool{}
 	for _, def := range defs {
-		known[def.spec().Name] = true
+		known[def.spec().Name] = def.spec().TakesModel
 	}
 	for _, name := range only {
-		if !known[name] {
+		if _, ok := known[name]; !ok {
 			return fmt.Errorf("unknown tool %q (tools: %s)", name, strings.Join(Names(), ", "))
 		}
 	}
 	for name := range defaultModels {
 		if !known[name] {
-			return fmt.Errorf("default model for unknown tool %q", name)
+			return fmt.Errorf("default model for %q, which is no tool with a model parameter", name)
 		}
 	}
 	for _, def := range defs {
@@ -106,23 +140,20 @@ func Register(s *server.MCPServer, d Deps, only []string, defaultModels map[stri
 	return nil
 }
 
-func definitions() []definition {
-	return []definition{askTool(), createImageTool(), createSpeechTool(), createTranscriptionTool(),
-		listModelsTool(&modelCache{}), checkBalanceTool()}
-}
-
 type definition interface {
 	spec() Spec
 	serverTool(d *Deps, defaultModel string) (server.ServerTool, error)
 }
 
-// tool is one tool's declaration: text for the model, hints, and its run function.
-type tool[In any] struct {
-	name, title, description string
-	readOnly, idempotent     bool
-	keyOptional              bool // the call works without a NanoGPT key (listModels)
-	output                   any
-	run                      func(ctx context.Context, c *call, in *In) (*mcp.CallToolResult, error)
+// tool is one tool's declaration: its spec, how to run it, and where its
+// model parameter is (nil: it has none). run returns the structured result,
+// of the output type the schema describes, and the content blocks after the
+// first (a text summary of the result is the tool's to write).
+type tool[In, Out any] struct {
+	Spec
+	keyOptional bool // the call works without a NanoGPT key (listModels)
+	model       func(in *In) *string
+	run         func(ctx context.Context, c *call, in *In) (*Out, []mcp.Content, error)
 }
 
 // call is what a run function gets besides its input.
@@ -132,37 +163,37 @@ type call struct {
 	progress *progress // nil when the client did not ask for progress
 }
 
-func (t tool[In]) spec() Spec {
-	return Spec{Name: t.name, Title: t.title, Description: t.description, Input: new(In), Output: t.output}
+func (t tool[In, Out]) spec() Spec {
+	s := t.Spec
+	s.Input, s.Output, s.TakesModel = new(In), new(Out), t.model != nil
+	return s
 }
 
-func (t tool[In]) serverTool(d *Deps, defaultModel string) (server.ServerTool, error) {
-	in, err := schemas.Committed(t.name, "in")
+func (t tool[In, Out]) serverTool(d *Deps, defaultModel string) (server.ServerTool, error) {
+	in, err := schemas.Committed(t.Name, "in")
 	if err != nil {
 		return server.ServerTool{}, err
 	}
-	description := t.description
+	description := t.Description
 	if defaultModel != "" {
 		if in, err = schemas.WithDefaultModel(in, defaultModel); err != nil {
-			return server.ServerTool{}, fmt.Errorf("tools: %s: %w", t.name, err)
+			return server.ServerTool{}, fmt.Errorf("tools: %s: %w", t.Name, err)
 		}
 		description += " The model defaults to " + defaultModel + "."
 	}
 	validator, err := schemas.Parse(in)
 	if err != nil {
-		return server.ServerTool{}, fmt.Errorf("tools: %s: %w", t.name, err)
+		return server.ServerTool{}, fmt.Errorf("tools: %s: %w", t.Name, err)
 	}
-	mt := mcp.NewToolWithRawSchema(t.name, description, in)
-	if t.output != nil {
-		if mt.RawOutputSchema, err = schemas.Committed(t.name, "out"); err != nil {
-			return server.ServerTool{}, err
-		}
+	mt := mcp.NewToolWithRawSchema(t.Name, description, in)
+	if mt.RawOutputSchema, err = schemas.Committed(t.Name, "out"); err != nil {
+		return server.ServerTool{}, err
 	}
 	mt.Annotations = mcp.ToolAnnotation{
-		Title:           t.title,
-		ReadOnlyHint:    mcp.ToBoolPtr(t.readOnly),
+		Title:           t.Title,
+		ReadOnlyHint:    mcp.ToBoolPtr(t.ReadOnly),
 		DestructiveHint: mcp.ToBoolPtr(false),
-		IdempotentHint:  mcp.ToBoolPtr(t.idempotent),
+		IdempotentHint:  mcp.ToBoolPtr(t.Idempotent),
 		OpenWorldHint:   mcp.ToBoolPtr(true),
 	}
 	return server.ServerTool{Tool: mt, Handler: t.handler(d, validator, defaultModel)}, nil
@@ -170,40 +201,40 @@ func (t tool[In]) serverTool(d *Deps, defaultModel string) (server.ServerTool, e
 
 // handler validates and decodes the arguments, runs the tool, and turns every
 // failure (bad input, NanoGPT errors, panics) into an isError result.
-func (t tool[In]) handler(d *Deps, validator *schemas.Schema, defaultModel string) server.ToolHandlerFunc {
+func (t tool[In, Out]) handler(d *Deps, validator *schemas.Schema, defaultModel string) server.ToolHandlerFunc {
 	return func(ctx context.Context, req mcp.CallToolRequest) (res *mcp.CallToolResult, err error) {
 		start := time.Now()
 		defer func() {
 			if r := recover(); r != nil {
-				d.Logger.Error("tool panicked", "tool", t.name, "panic", r, "stack", string(debug.Stack()))
-				res, err = errorResult(&Failure{Code: CodeInternal, Message: fmt.Sprintf("internal error in %s: %v", t.name, r),
+				d.Logger.Error("tool panicked", "tool", t.Name, "panic", r, "stack", string(debug.Stack()))
+				res, err = errorResult(&Failure{Code: CodeInternal, Message: fmt.Sprintf("internal error in %s: %v", t.Name, r),
 					Next: "This is a bug in nanogpt-mcp; please report it. Other calls are unaffected."}), nil
 			}
 		}()
 		in, f := decodeArgs[In](validator, req)
-		if f == nil && defaultModel != "" {
-			if m := reflect.ValueOf(in).Elem().FieldByName("Model"); m.IsValid() && m.String() == "" {
-				m.SetString(defaultModel)
+		if f == nil && defaultModel != "" && t.model != nil {
+			if m := t.model(in); *m == "" {
+				*m = defaultModel
 			}
 		}
 		if f == nil {
 			res, f = t.execute(ctx, d, req, in)
 		}
 		if f != nil {
-			d.Logger.Info("tool call failed", "tool", t.name, "code", f.Code, "status", f.Status, "duration", time.Since(start))
+			d.Logger.Info("tool call failed", "tool", t.Name, "code", f.Code, "status", f.Status, "duration", time.Since(start))
 			return errorResult(f), nil
 		}
-		d.Logger.Debug("tool call done", "tool", t.name, "duration", time.Since(start))
+		d.Logger.Debug("tool call done", "tool", t.Name, "duration", time.Since(start))
 		return res, nil
 	}
 }
 
 // execute runs the tool within its time limit, with progress (when asked for:
 // the run's own, retries, and a heartbeat) and the count of NanoGPT retries.
-func (t tool[In]) execute(ctx context.Context, d *Deps, req mcp.CallToolRequest, in *In) (*mcp.CallToolResult, *Failure) {
-	if l, ok := d.limit(t.name); ok {
+func (t tool[In, Out]) execute(ctx context.Context, d *Deps, req mcp.CallToolRequest, in *In) (*mcp.CallToolResult, *Failure) {
+	if l, ok := d.limit(t.Name); ok {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(ctx, l.Time, &timeoutError{tool: t.name, limit: l})
+		ctx, cancel = context.WithTimeoutCause(ctx, l.Time, &timeoutError{tool: t.Name, limit: l})
 		defer cancel()
 	}
 	retries := &retryLog{}
@@ -220,12 +251,13 @@ func (t tool[In]) execute(ctx context.Context, d *Deps, req mcp.CallToolRequest,
 		return nil, &Failure{Code: CodeUnauthorized, Message: "no NanoGPT API key is configured",
 			Next: "Set NANOGPT_API_KEY in the server's environment (or send your key, when the server is hosted with per-caller keys)."}
 	}
-	res, err := t.run(ctx, &call{client: client, deps: d, progress: p}, in)
+	out, content, err := t.run(ctx, &call{client: client, deps: d, progress: p}, in)
 	if err != nil {
 		f := ended(ctx, err, classify(err))
 		f.Retries, _ = retries.count()
 		return nil, f
 	}
+	res := &mcp.CallToolResult{Content: content, StructuredContent: out}
 	retries.note(res)
 	return res, nil
 }
@@ -283,7 +315,7 @@ func decodeArgs[In any](validator *schemas.Schema, req mcp.CallToolRequest) (*In
 	}
 	if err != nil {
 		if errors.As(err, &te) {
-			return nil, invalid("%s: expected %s, got a JSON %s", firstNonEmpty(te.Field, "arguments"), goKind(te.Type), te.Value)
+			return nil, invalid("%s: expected %s, got a JSON %s", cmp.Or(te.Field, "arguments"), goKind(te.Type), te.Value)
 		}
 		return nil, invalid("arguments do not fit the schema: %v", err)
 	}
