@@ -205,4 +205,3 @@ func (s *docSchema) allowed() string {
 	}
 	return strings.Join(parts, "; ")
 }
-

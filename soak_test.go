@@ -36,7 +36,6 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 	"go.uber.org/goleak"
 
-	"github.com/nanogpt-mcp/nanogpt-mcp/nanogpt"
 	"github.com/nanogpt-mcp/nanogpt-mcp/nanogpttest"
 )
 
@@ -515,12 +514,11 @@ func TestSoak(t *testing.T) {
 	env := map[string]string{"NANOGPT_BASE_URL": fake.srv.URL, "NANOGPT_API_KEY": e2eKey}
 	cfg, err := parseConfig([]string{"--allow-dir", t.TempDir(), "--output-dir", t.TempDir(), "--media-output", "inline",
 		"--ask-timeout", "2s", "--image-timeout", "2s", "--speech-timeout", "2s", "--transcription-timeout", "2s",
-		"--retries", "2", "--retry-max-wait", "1s"}, func(k string) string { return env[k] }, io.Discard, io.Discard)
+		"--retries", "2", "--retry-max-wait", "1s", "--poll-interval", "20ms"}, func(k string) string { return env[k] }, io.Discard, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg.reliability.retry.BaseDelay = 20 * time.Millisecond // waits of 10-20ms, then 20-40ms: short runs
-	cfg.reliability.poll = nanogpt.PollOptions{Interval: 20 * time.Millisecond}
 	s, err := newServer(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)

@@ -104,7 +104,7 @@ func connectSDK(t *testing.T, tc sdkCase, fake *nanogpttest.Docs, wire *wireLog,
 	switch tc.transport {
 	case "stdio":
 		cmd := exec.Command(bin)
-		cmd.Env = env(vars...)
+		cmd.Env = serverEnv(vars...)
 		stderr := &lockedBuffer{}
 		cmd.Stderr = stderr
 		t.Cleanup(func() { noSecrets(t, "the server's log", stderr.String()) })

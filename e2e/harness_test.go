@@ -42,9 +42,16 @@ func TestMain(m *testing.M) {
 
 // Secrets the tests use; none may ever show up in a log or an answer.
 const (
-	serverKey = "sk-nano-server-key-never-for-callers"
-	token     = "access-token-0123456789abcdef"
+	serverKey  = "sk-nano-server-key-never-for-callers"
+	token      = "access-token-0123456789abcdef"
+	hostToken  = token
+	hostToken2 = "access-token-fedcba9876543210"
+	aliceKey   = "sk-alice-0123456789"
+	bobKey     = "sk-bob-0123456789"
+	e2eKey     = "sk-nano-e2e-secret-0123456789"
 )
+
+var secrets = []string{serverKey, hostToken, hostToken2, aliceKey, bobKey, e2eKey}
 
 // lockedBuffer is a bytes.Buffer safe for a writer and a reader at once.
 type lockedBuffer struct {
@@ -64,9 +71,9 @@ func (b *lockedBuffer) String() string {
 	return b.b.String()
 }
 
-// env is the environment of a server under test: the test's own, without
+// serverEnv is the environment of a server under test: the test's own, without
 // any NANOGPT_ variable, plus vars.
-func env(vars ...string) []string {
+func serverEnv(vars ...string) []string {
 	var out []string
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "NANOGPT_") {
@@ -84,7 +91,7 @@ var listeningRE = regexp.MustCompile(`msg=listening addr=(\S+)`)
 func startHTTP(t *testing.T, vars []string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(bin, append([]string{"--transport", "http", "--addr", "127.0.0.1:0"}, args...)...)
-	cmd.Env = env(vars...)
+	cmd.Env = serverEnv(vars...)
 	stderr := &lockedBuffer{}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
@@ -114,7 +121,7 @@ func startHTTP(t *testing.T, vars []string, args ...string) string {
 // noSecrets fails when text shows a secret of the tests.
 func noSecrets(t *testing.T, what, text string) {
 	t.Helper()
-	for _, s := range []string{serverKey, token} {
+	for _, s := range secrets {
 		if strings.Contains(text, s) {
 			t.Errorf("%s shows a secret (%s...)", what, s[:8])
 		}

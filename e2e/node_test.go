@@ -52,3 +52,12 @@ func node20(t *testing.T) string {
 	}
 	return node
 }
+
+// requireNode returns the machine's node when the TypeScript SDK is installed
+// (npm ci --prefix e2e/testdata/node); in CI its absence is a failure.
+func requireNode(t *testing.T) string {
+	t.Helper()
+	node := node20(t)
+	requireNPM(t, "@modelcontextprotocol", "sdk")
+	return node
+}

@@ -30,7 +30,7 @@ type stdioWire struct {
 func startStdioWire(t *testing.T, fake *nanogpttest.Docs, args ...string) *stdioWire {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
-	cmd.Env = env("NANOGPT_API_KEY="+serverKey, "NANOGPT_BASE_URL="+fake.URL, "NANOGPT_MCP_OUTPUT_DIR="+t.TempDir(), "NANOGPT_MCP_POLL_INTERVAL=10ms")
+	cmd.Env = serverEnv("NANOGPT_API_KEY="+serverKey, "NANOGPT_BASE_URL="+fake.URL, "NANOGPT_MCP_OUTPUT_DIR="+t.TempDir(), "NANOGPT_MCP_POLL_INTERVAL=10ms")
 	in, _ := cmd.StdinPipe()
 	out, _ := cmd.StdoutPipe()
 	stderr := &lockedBuffer{}

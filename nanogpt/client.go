@@ -5,12 +5,15 @@
 package nanogpt
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -185,7 +188,7 @@ func (c *Client) sendOnce(req *http.Request) (*http.Response, error) {
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		defer resp.Body.Close()
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+		body, _ := ReadAtMost(resp.Body, resp.ContentLength, maxErrorBody)
 		return nil, parseAPIError(resp.StatusCode, resp.Header, body)
 	}
 	return resp, nil
@@ -203,7 +206,7 @@ func (c *Client) postJSON(ctx context.Context, path string, in, out any) error {
 
 // decodeJSON decodes a success body, reporting a non-JSON body as an upstream error.
 func decodeJSON(resp *http.Response, path string, out any) error {
-	data, err := readBody(resp, maxJSONBody)
+	data, err := ReadAtMost(resp.Body, resp.ContentLength, maxJSONBody)
 	if err != nil {
 		return &TransportError{Op: "read " + path, Err: err}
 	}
@@ -215,19 +218,36 @@ func decodeJSON(resp *http.Response, path string, out any) error {
 	return nil
 }
 
-// readBody reads at most limit bytes of resp's body. When the length is
-// announced, the buffer is allocated once at that size: io.ReadAll's doubling
-// would leave up to as much again of a large body (base64 images) behind as garbage.
-func readBody(resp *http.Response, limit int64) ([]byte, error) {
-	if n := resp.ContentLength; n > 0 && n <= limit {
-		buf := make([]byte, n)
-		if _, err := io.ReadFull(resp.Body, buf); err != nil {
-			return nil, err
-		}
-		return buf, nil
+// ReadAtMost reads r to its end, but no more than limit bytes: beyond that it
+// returns what it read and ErrTooLarge. size is the length announced (-1 when
+// unknown): the buffer is then allocated once at that size, since io.ReadAll's
+// doubling would leave up to as much again of a large body (base64 images,
+// audio) behind as garbage.
+func ReadAtMost(r io.Reader, size, limit int64) ([]byte, error) {
+	if size < 0 || size > limit {
+		size = 512
 	}
-	return io.ReadAll(io.LimitReader(resp.Body, limit))
+	data := make([]byte, 0, size+1) // +1: reaching EOF needs room for one more read
+	for {
+		if len(data) == cap(data) {
+			data = append(data, 0)[:len(data)] // it grew since it was announced
+		}
+		n, err := r.Read(data[len(data):min(cap(data), int(limit)+1)])
+		data = data[:len(data)+n]
+		if int64(len(data)) > limit {
+			return data[:limit], ErrTooLarge
+		}
+		if err == io.EOF {
+			return data, nil
+		}
+		if err != nil {
+			return data, err
+		}
+	}
 }
+
+// ErrTooLarge reports a body over its cap.
+var ErrTooLarge = errors.New("body too large")
 
 // TransportError is a failure to reach NanoGPT or to read its answer.
 type TransportError struct {
@@ -237,3 +257,118 @@ type TransportError struct {
 
 func (e *TransportError) Error() string { return "nanogpt: " + e.Op + ": " + e.Err.Error() }
 func (e *TransportError) Unwrap() error { return e.Err }
+
+// call sends one request to path, bounded by the client timeout, and decodes a 2xx
+// JSON answer into out. It returns the HTTP status of the answer. The body is
+// the concatenation of its parts, sent without joining them (an upload is not
+// copied into the body), and sent again from them on a retry.
+func (c *Client) call(ctx context.Context, method, path string, body [][]byte, contentType string, out any) (int, error) {
+	ctx, cancel := c.withTimeout(ctx)
+	defer cancel()
+	var rd io.Reader
+	size := 0
+	if body != nil {
+		rd = partsReader(body)
+		for _, p := range body {
+			size += len(p)
+		}
+	}
+	req, err := c.newRequest(ctx, method, path, rd, contentType)
+	if err != nil {
+		return 0, err
+	}
+	if body != nil {
+		req.ContentLength = int64(size)
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(partsReader(body)), nil }
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.send(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	return resp.StatusCode, decodeJSON(resp, path, out)
+}
+
+func partsReader(parts [][]byte) io.Reader {
+	rs := make([]io.Reader, len(parts))
+	for i, p := range parts {
+		rs[i] = bytes.NewReader(p)
+	}
+	return io.MultiReader(rs...)
+}
+
+// maxDownload is Download's cap when the caller gives none.
+const maxDownload = 64 << 20
+
+// Download fetches rawURL (NanoGPT's storage URL for a generated file) WITHOUT any auth
+// header, up to limit bytes (limit <= 0 means 64 MiB); a larger body is an error. It
+// returns the body and its Content-Type. A non-2xx answer is an *APIError. The
+// request is bounded by the client timeout.
+//
+// Download does not filter destinations: callers fetching URLs that did not come
+// from NanoGPT must vet them first.
+func (c *Client) Download(ctx context.Context, rawURL string, limit int64) ([]byte, string, error) {
+	if limit <= 0 {
+		limit = maxDownload
+	}
+	where := redactURL(rawURL)
+	if !strings.HasPrefix(strings.ToLower(rawURL), "https://") && !strings.HasPrefix(strings.ToLower(rawURL), "http://") {
+		return nil, "", fmt.Errorf("nanogpt: download %s: not an http(s) URL", where)
+	}
+	ctx, cancel := c.withTimeout(ctx)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	if err != nil {
+		return nil, "", fmt.Errorf("nanogpt: download %s: %w", where, err)
+	}
+	req.Header.Set("User-Agent", c.userAgent) // and deliberately no Authorization / x-api-key
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return nil, "", fmt.Errorf("nanogpt: download %s: %w", where, ctxErr)
+		}
+		return nil, "", &TransportError{Op: "download " + where, Err: scrubURLError(err)}
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		body, _ := ReadAtMost(resp.Body, resp.ContentLength, maxErrorBody)
+		e := parseAPIError(resp.StatusCode, resp.Header, body)
+		e.Message = "download " + where + ": " + e.Message
+		return nil, "", e
+	}
+	if resp.ContentLength > limit {
+		return nil, "", fmt.Errorf("nanogpt: download %s: %d bytes is more than the %d-byte limit", where, resp.ContentLength, limit)
+	}
+	data, err := ReadAtMost(resp.Body, resp.ContentLength, limit)
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return nil, "", fmt.Errorf("nanogpt: download %s: %w", where, ctxErr)
+		}
+		if errors.Is(err, ErrTooLarge) {
+			return nil, "", fmt.Errorf("nanogpt: download %s: more than the %d-byte limit", where, limit)
+		}
+		return nil, "", &TransportError{Op: "read download " + where, Err: err}
+	}
+	return data, resp.Header.Get("Content-Type"), nil
+}
+
+// redactURL drops the query and fragment (signed storage URLs carry tokens there)
+// and any user info, for error messages.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(invalid URL)"
+	}
+	u.User, u.RawQuery, u.Fragment, u.RawFragment, u.ForceQuery = nil, "", "", "", false
+	return u.String()
+}
+
+// scrubURLError removes the full URL that *url.Error embeds.
+func scrubURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}

@@ -100,19 +100,6 @@ func parseAPIError(status int, h http.Header, body []byte) *APIError {
 	return e
 }
 
-// rawCode turns a JSON string or number into a string (codes, balances).
-func rawCode(raw json.RawMessage) string {
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		return s
-	}
-	var n json.Number
-	if json.Unmarshal(raw, &n) == nil {
-		return n.String()
-	}
-	return ""
-}
-
 // maxRetryAfter is the longest Retry-After believed (about 116 days); a longer
 // or unreadable one is ignored.
 const maxRetryAfter = 1e7 * time.Second

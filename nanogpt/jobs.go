@@ -2,14 +2,12 @@ package nanogpt
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"math"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -214,6 +212,70 @@ func jobPending(status string) bool {
 	return false
 }
 
+// answer is what an answer of a job endpoint (speech, transcription) says, as
+// far as telling a result, a ticket to poll and a failure apart goes. Both
+// endpoints classify their answers with it.
+type answer struct {
+	status   string // NanoGPT's status, as sent ("" when none)
+	runID    string
+	result   bool            // the answer carries the result (an audio URL, a transcript)
+	errField json.RawMessage // the "error" member
+	code     string
+	message  string
+}
+
+// What an answer says.
+const (
+	answerPending = iota // still running: a ticket to poll
+	answerDone
+	answerFailed
+)
+
+// failed reports a failure status, or an error without any status or result.
+func (a answer) failed() bool {
+	return jobFailed(a.status) || a.status == "" && hasValue(a.errField) && !a.result
+}
+
+// first classifies the first answer of a request that may start a job.
+func (a answer) first() int {
+	switch {
+	case a.failed():
+		return answerFailed
+	case a.result && !jobPending(a.status):
+		return answerDone
+	}
+	return answerPending
+}
+
+// polled classifies the answer of a status poll: done once NanoGPT says so
+// (the caller checks that the result came with it), or when the result
+// comes without a status.
+func (a answer) polled() int {
+	switch {
+	case a.failed():
+		return answerFailed
+	case jobDone(a.status) || a.status == "" && a.result:
+		return answerDone
+	}
+	return answerPending
+}
+
+// failure is the error of a failed answer: a *JobError for a job NanoGPT
+// accepted (it has a runId), else an *APIError of the request's answer.
+func (a answer) failure(httpStatus int) error {
+	je := jobFailure(a.runID, cmp.Or(a.status, "error"), a.errField, a.code, a.message)
+	if a.runID == "" {
+		return &APIError{Status: httpStatus, Code: je.Code, Message: je.Message}
+	}
+	return je
+}
+
+// incomplete is the error of a job NanoGPT reports done without its result.
+func (a answer) incomplete(runID, what string) error {
+	return &JobError{RunID: runID, Status: a.status, Code: CodeInvalidResponse,
+		Message: "NanoGPT reported the job completed but gave no " + what}
+}
+
 // jobFailure builds the JobError of a failed status answer. errField is the answer's
 // "error" member (a string or an object), code and message its top-level ones.
 func jobFailure(runID, status string, errField json.RawMessage, code, message string) *JobError {
@@ -244,176 +306,4 @@ func jobFailure(runID, status string, errField json.RawMessage, code, message st
 		e.Message = "NanoGPT reported the job as " + strconv.Quote(status)
 	}
 	return e
-}
-
-// call sends one request to path, bounded by the client timeout, and decodes a 2xx
-// JSON answer into out. It returns the HTTP status of the answer. The body is
-// the concatenation of its parts, sent without joining them (an upload is not
-// copied into the body), and sent again from them on a retry.
-func (c *Client) call(ctx context.Context, method, path string, body [][]byte, contentType string, out any) (int, error) {
-	ctx, cancel := c.withTimeout(ctx)
-	defer cancel()
-	var rd io.Reader
-	size := 0
-	if body != nil {
-		rd = partsReader(body)
-		for _, p := range body {
-			size += len(p)
-		}
-	}
-	req, err := c.newRequest(ctx, method, path, rd, contentType)
-	if err != nil {
-		return 0, err
-	}
-	if body != nil {
-		req.ContentLength = int64(size)
-		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(partsReader(body)), nil }
-	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := c.send(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	return resp.StatusCode, decodeJSON(resp, path, out)
-}
-
-func partsReader(parts [][]byte) io.Reader {
-	rs := make([]io.Reader, len(parts))
-	for i, p := range parts {
-		rs[i] = bytes.NewReader(p)
-	}
-	return io.MultiReader(rs...)
-}
-
-// optFloat is a JSON number that NanoGPT may also send as a string (or null).
-// Anything else leaves it unset rather than failing the decode.
-type optFloat struct {
-	V   float64
-	Set bool
-}
-
-func (f *optFloat) UnmarshalJSON(b []byte) error {
-	s := strings.TrimSpace(string(b))
-	if s == "null" || s == `""` {
-		*f = optFloat{}
-		return nil
-	}
-	if uq, err := strconv.Unquote(s); err == nil {
-		s = strings.TrimSpace(uq)
-	}
-	v, err := strconv.ParseFloat(s, 64)
-	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
-		*f = optFloat{} // an odd value in metadata must not sink a paid answer
-		return nil
-	}
-	*f = optFloat{V: v, Set: true}
-	return nil
-}
-
-// ptr returns the value as a *float64, nil when absent.
-func (f optFloat) ptr() *float64 {
-	if !f.Set {
-		return nil
-	}
-	v := f.V
-	return &v
-}
-
-// String formats the value for a query or form (empty when absent).
-func (f optFloat) String() string {
-	if !f.Set {
-		return ""
-	}
-	return strconv.FormatFloat(f.V, 'f', -1, 64)
-}
-
-// maxDownload is Download's cap when the caller gives none.
-const maxDownload = 64 << 20
-
-// Download fetches rawURL (NanoGPT's storage URL for a generated file) WITHOUT any auth
-// header, up to limit bytes (limit <= 0 means 64 MiB); a larger body is an error. It
-// returns the body and its Content-Type. A non-2xx answer is an *APIError. The
-// request is bounded by the client timeout.
-//
-// Download does not filter destinations: callers fetching URLs that did not come
-// from NanoGPT must vet them first.
-func (c *Client) Download(ctx context.Context, rawURL string, limit int64) ([]byte, string, error) {
-	if limit <= 0 {
-		limit = maxDownload
-	}
-	where := redactURL(rawURL)
-	if !strings.HasPrefix(strings.ToLower(rawURL), "https://") && !strings.HasPrefix(strings.ToLower(rawURL), "http://") {
-		return nil, "", fmt.Errorf("nanogpt: download %s: not an http(s) URL", where)
-	}
-	ctx, cancel := c.withTimeout(ctx)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
-	if err != nil {
-		return nil, "", fmt.Errorf("nanogpt: download %s: %w", where, err)
-	}
-	req.Header.Set("User-Agent", c.userAgent) // and deliberately no Authorization / x-api-key
-	resp, err := c.http.Do(req)
-	if err != nil {
-		if ctxErr := ctx.Err(); ctxErr != nil {
-			return nil, "", fmt.Errorf("nanogpt: download %s: %w", where, ctxErr)
-		}
-		return nil, "", &TransportError{Op: "download " + where, Err: scrubURLError(err)}
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-		e := parseAPIError(resp.StatusCode, resp.Header, body)
-		e.Message = "download " + where + ": " + e.Message
-		return nil, "", e
-	}
-	if resp.ContentLength > limit {
-		return nil, "", fmt.Errorf("nanogpt: download %s: %d bytes is more than the %d-byte limit", where, resp.ContentLength, limit)
-	}
-	data, err := readCapped(resp.Body, limit)
-	if err != nil {
-		if ctxErr := ctx.Err(); ctxErr != nil {
-			return nil, "", fmt.Errorf("nanogpt: download %s: %w", where, ctxErr)
-		}
-		if errors.Is(err, errTooLarge) {
-			return nil, "", fmt.Errorf("nanogpt: download %s: more than the %d-byte limit", where, limit)
-		}
-		return nil, "", &TransportError{Op: "read download " + where, Err: err}
-	}
-	return data, resp.Header.Get("Content-Type"), nil
-}
-
-// errTooLarge reports a body over its cap.
-var errTooLarge = errors.New("body too large")
-
-// readCapped reads all of r, failing with errTooLarge beyond limit bytes.
-func readCapped(r io.Reader, limit int64) ([]byte, error) {
-	data, err := io.ReadAll(io.LimitReader(r, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > limit {
-		return nil, errTooLarge
-	}
-	return data, nil
-}
-
-// redactURL drops the query and fragment (signed storage URLs carry tokens there)
-// and any user info, for error messages.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(invalid URL)"
-	}
-	u.User, u.RawQuery, u.Fragment, u.RawFragment, u.ForceQuery = nil, "", "", "", false
-	return u.String()
-}
-
-// scrubURLError removes the full URL that *url.Error embeds.
-func scrubURLError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
 }

@@ -2,6 +2,7 @@ package nanogpt
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -67,8 +68,8 @@ func (a *speechAnswer) currency() string {
 	return a.Currency
 }
 
-func (a *speechAnswer) hasError() bool {
-	return len(a.Error) > 0 && !bytes.Equal(a.Error, []byte("null")) && !bytes.Equal(a.Error, []byte("false"))
+func (a *speechAnswer) answer() answer {
+	return answer{status: a.Status, runID: a.RunID, result: a.AudioURL != "", errField: a.Error, code: rawCode(a.Code), message: a.Message}
 }
 
 // CreateSpeech turns text into audio with POST /api/v1/audio/speech. Depending on
@@ -83,15 +84,11 @@ func (c *Client) CreateSpeech(ctx context.Context, req SpeechRequest, poll PollO
 	if err != nil || sp != nil {
 		return sp, err
 	}
-	st := strings.ToLower(ans.Status)
+	a := ans.answer()
 	switch {
-	case jobFailed(st) || (st == "" && ans.hasError() && ans.AudioURL == ""):
-		if ans.RunID != "" {
-			return nil, jobFailure(ans.RunID, ans.Status, ans.Error, rawCode(ans.Code), ans.Message)
-		}
-		je := jobFailure("", ans.Status, ans.Error, rawCode(ans.Code), ans.Message)
-		return nil, &APIError{Status: status, Code: je.Code, Message: je.Message}
-	case ans.AudioURL != "" && !jobPending(st):
+	case a.first() == answerFailed:
+		return nil, a.failure(status)
+	case a.first() == answerDone:
 		return &Speech{AudioURL: ans.AudioURL, ContentType: ans.ContentType, RunID: ans.RunID,
 			Cost: ans.Cost.ptr(), Currency: ans.currency(), Duration: ans.Duration.V}, nil
 	case ans.RunID != "":
@@ -126,12 +123,12 @@ func (c *Client) postSpeech(ctx context.Context, req SpeechRequest) (*Speech, *s
 	if resp.ContentLength > maxAudioBody {
 		return nil, nil, 0, invalid(fmt.Sprintf("NanoGPT's speech answer is %d bytes, more than the %d-byte limit", resp.ContentLength, maxAudioBody))
 	}
-	data, err := readCapped(resp.Body, maxAudioBody)
+	data, err := ReadAtMost(resp.Body, resp.ContentLength, maxAudioBody)
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return nil, nil, 0, fmt.Errorf("nanogpt: read %s: %w", speechPath, ctxErr)
 		}
-		if errors.Is(err, errTooLarge) {
+		if errors.Is(err, ErrTooLarge) {
 			return nil, nil, 0, invalid(fmt.Sprintf("NanoGPT's speech answer is more than the %d-byte limit", maxAudioBody))
 		}
 		return nil, nil, 0, &TransportError{Op: "read " + speechPath, Err: err}
@@ -188,17 +185,14 @@ func (c *Client) pollSpeech(ctx context.Context, req SpeechRequest, ticket *spee
 		if _, err := c.call(ctx, http.MethodGet, path, nil, "", &st); err != nil {
 			return pollResult{}, err
 		}
-		status := strings.ToLower(st.Status)
-		switch {
-		case jobFailed(status) || (status == "" && st.hasError()):
-			if st.Status == "" {
-				st.Status = "error"
-			}
-			return pollResult{status: st.Status}, jobFailure(ticket.RunID, st.Status, st.Error, rawCode(st.Code), st.Message)
-		case jobDone(status) || (status == "" && st.AudioURL != ""):
-			if st.AudioURL == "" {
-				return pollResult{status: st.Status}, &JobError{RunID: ticket.RunID, Status: st.Status, Code: CodeInvalidResponse,
-					Message: "NanoGPT reported the job completed but gave no audioUrl"}
+		a := st.answer()
+		a.runID = ticket.RunID
+		switch a.polled() {
+		case answerFailed:
+			return pollResult{status: cmp.Or(st.Status, "error")}, a.failure(0)
+		case answerDone:
+			if !a.result {
+				return pollResult{status: st.Status}, a.incomplete(ticket.RunID, "audioUrl")
 			}
 			out.AudioURL, out.ContentType = st.AudioURL, st.ContentType
 			if st.Cost.Set {

@@ -2,10 +2,13 @@ package schemas_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"testing"
 
+	"github.com/invopop/jsonschema"
 	"github.com/nanogpt-mcp/nanogpt-mcp/schemas"
 	"github.com/nanogpt-mcp/nanogpt-mcp/tools"
 )
@@ -22,7 +25,7 @@ func TestCommittedSchemas(t *testing.T) {
 			kinds["out"] = spec.Output
 		}
 		for kind, v := range kinds {
-			want, err := schemas.Reflect(v, kind)
+			want, err := reflect(v, kind)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -75,5 +78,78 @@ func TestSchemasAreDescribed(t *testing.T) {
 			}
 		}
 		walk("", s)
+	}
+}
+
+// reflect returns the flat JSON schema of v's type: top-level type object, every
+// object inline (no $ref, no $defs, no $schema, no $id), no anyOf/oneOf unions.
+// It fails when the result is not flat, so a type that would need a union or a
+// reference is caught at generation time. kind is "in" or "out": output schemas
+// carry no descriptions, since every tools/list spends them from the
+// assistant's context and the field names say enough; nor do they forbid
+// additional properties, so that a result may grow without breaking clients.
+func reflect(v any, kind string) ([]byte, error) {
+	r := &jsonschema.Reflector{DoNotReference: true, Anonymous: true, AllowAdditionalProperties: kind == "out"}
+	s := r.Reflect(v)
+	s.Version = ""
+	if kind == "out" {
+		dropDescriptions(s)
+	}
+	if err := checkSchemas(s, "arguments"); err != nil {
+		return nil, fmt.Errorf("schemas: %T: %w", v, err)
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(s); err != nil {
+		return nil, fmt.Errorf("schemas: encode %T: %w", v, err)
+	}
+	out := buf.Bytes()
+	for _, banned := range []string{`"$ref"`, `"$defs"`, `"anyOf"`, `"oneOf"`, `"allOf"`, `"$schema"`, `"$id"`} {
+		if bytes.Contains(out, []byte(banned)) {
+			return nil, fmt.Errorf("schemas: the schema of %T is not flat: it contains %s", v, banned)
+		}
+	}
+	return out, nil
+}
+
+// checkSchemas refuses a property or item schema that says nothing (it would
+// be encoded as the boolean true, which the TypeScript SDK rejects): give such
+// a field a type with a jsonschema:"type=…" tag.
+func checkSchemas(s *jsonschema.Schema, path string) error {
+	if s.Items != nil {
+		if err := checkSchemas(s.Items, path+"[]"); err != nil {
+			return err
+		}
+	}
+	if s.Properties == nil {
+		return nil
+	}
+	for p := s.Properties.Oldest(); p != nil; p = p.Next() {
+		b, err := json.Marshal(p.Value)
+		if err != nil {
+			return err
+		}
+		if string(b) == "true" {
+			return fmt.Errorf("%s.%s has an empty schema; give it a type", path, p.Key)
+		}
+		if err := checkSchemas(p.Value, path+"."+p.Key); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func dropDescriptions(s *jsonschema.Schema) {
+	if s == nil {
+		return
+	}
+	s.Description = ""
+	dropDescriptions(s.Items)
+	if s.Properties != nil {
+		for p := s.Properties.Oldest(); p != nil; p = p.Next() {
+			dropDescriptions(p.Value)
+		}
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -12,6 +11,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/nanogpt-mcp/nanogpt-mcp/nanogpt"
 )
 
 // Fetcher downloads https URLs on the server's own behalf, refusing addresses
@@ -147,7 +148,10 @@ func (f *Fetcher) Get(ctx context.Context, rawURL string, max int64) ([]byte, st
 	if resp.ContentLength > max {
 		return nil, "", &FetchError{URL: rawURL, Reason: fmt.Sprintf("it is %s; at most %s allowed here", humanBytes(resp.ContentLength), humanBytes(max))}
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
+	data, err := nanogpt.ReadAtMost(resp.Body, resp.ContentLength, max)
+	if errors.Is(err, nanogpt.ErrTooLarge) {
+		return nil, "", &FetchError{URL: rawURL, Reason: fmt.Sprintf("it is larger than %s, the most allowed here", humanBytes(max))}
+	}
 	if err != nil || ctx.Err() != nil { // a read cut short by the deadline can end like a clean EOF
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return nil, "", &FetchError{URL: rawURL, Reason: fmt.Sprintf("the download did not finish within %s", f.timeout)}
@@ -156,9 +160,6 @@ func (f *Fetcher) Get(ctx context.Context, rawURL string, max int64) ([]byte, st
 			return nil, "", ctx.Err()
 		}
 		return nil, "", &FetchError{URL: rawURL, Reason: "reading failed: " + err.Error()}
-	}
-	if int64(len(data)) > max {
-		return nil, "", &FetchError{URL: rawURL, Reason: fmt.Sprintf("it is larger than %s, the most allowed here", humanBytes(max))}
 	}
 	return data, resp.Header.Get("Content-Type"), nil
 }

@@ -129,13 +129,11 @@ func runCreateImage(ctx context.Context, c *call, in *CreateImageInput) (*Create
 	} else if in.Strength != nil {
 		return nil, nil, invalid("strength: only used with inputImage (image-to-image); give inputImage or leave strength out")
 	}
-	if req.ResponseFormat == "" {
-		req.ResponseFormat = "b64_json"
-		// url mode wants NanoGPT's URLs; so does auto on a hosted server, where
-		// images too big to inline go back as URLs (bytes would have to go inline).
-		if mode == OutputURL || (mode == OutputAuto && c.deps.Media.Hosted) {
-			req.ResponseFormat = "url"
-		}
+	// url mode wants NanoGPT's URLs; so does auto on a hosted server, where
+	// images too big to inline go back as URLs (bytes would have to go
+	// inline). Otherwise the bytes: NanoGPT's own default.
+	if req.ResponseFormat == "" && (mode == OutputURL || (mode == OutputAuto && c.deps.Media.Hosted)) {
+		req.ResponseFormat = nanogpt.ImageFormatURL
 	}
 	c.progress.report("generating with "+in.Model, true)
 	resp, err := c.client.CreateImage(ctx, req)

@@ -392,3 +392,51 @@ func wireEqual(got any, want string) bool {
 	_ = json.Unmarshal(g, &gn)
 	return reflect.DeepEqual(gn, w)
 }
+
+// TestEverySamplingFieldReachesTheWire walks tools.Sampling: each field, set
+// alone to its sample from the reference table, must reach NanoGPT under the
+// wire name of the same field of nanogpt.Sampling. A new parameter is one
+// field in each struct (the conversion between them does not compile
+// otherwise) and one row in the table; this test fails until the three agree.
+func TestEverySamplingFieldReachesTheWire(t *testing.T) {
+	samples := map[string]string{}
+	for _, r := range readReference(t) {
+		if r.tool == "ask" {
+			samples[r.name] = r.sample
+		}
+	}
+	fake := nanogpttest.NewDocs(testKey)
+	t.Cleanup(fake.Close)
+	c := nanogpt.New(nanogpt.Config{BaseURL: fake.URL, APIKey: testKey, Timeout: 10 * time.Second})
+	s := server.NewMCPServer("test", "0", server.WithToolCapabilities(false))
+	if err := tools.Register(s, tools.Deps{Client: func(context.Context) (*nanogpt.Client, error) { return c, nil }}, []string{"ask"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	in, wire := reflect.TypeFor[tools.Sampling](), reflect.TypeFor[nanogpt.Sampling]()
+	if in.NumField() != wire.NumField() {
+		t.Fatalf("tools.Sampling has %d fields, nanogpt.Sampling %d", in.NumField(), wire.NumField())
+	}
+	for i := range in.NumField() {
+		param, _, _ := strings.Cut(in.Field(i).Tag.Get("json"), ",")
+		wireName, _, _ := strings.Cut(wire.Field(i).Tag.Get("json"), ",")
+		sample, ok := samples[param]
+		if !ok {
+			t.Errorf("tools.Sampling.%s (%s) has no row in reference.tsv", in.Field(i).Name, param)
+			continue
+		}
+		before := len(fake.Requests())
+		res := callRaw(t, s, "ask", json.RawMessage(`{"model":"m","userPrompt":"hi","`+param+`":`+sample+`}`))
+		if res.IsError {
+			t.Errorf("%s = %s: %v", param, sample, res.Content)
+			continue
+		}
+		req := lastTo(fake, refEndpoint["ask"], before)
+		var body map[string]json.RawMessage
+		if req == nil || json.Unmarshal(req.Body, &body) != nil {
+			t.Fatalf("%s: no chat request", param)
+		}
+		if got, ok := body[wireName]; !ok || !wireEqual(json.RawMessage(got), sample) {
+			t.Errorf("%s = %s reached the wire as %s = %s", param, sample, wireName, got)
+		}
+	}
+}

@@ -3,12 +3,13 @@ package tools
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/nanogpt-mcp/nanogpt-mcp/nanogpt"
 )
 
 func readInRoot(root, rel string, max int64) ([]byte, error) {
@@ -55,34 +56,14 @@ func readInRoot(root, rel string, max int64) ([]byte, error) {
 	if st, err = file.Stat(); err != nil || !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s is not a regular file", name)
 	}
-	data, err := readAllSized(io.LimitReader(file, max+1), min(st.Size(), max)+1)
-	if err != nil {
+	data, err := nanogpt.ReadAtMost(file, st.Size(), max)
+	switch {
+	case errors.Is(err, nanogpt.ErrTooLarge): // it grew since it was measured
+		return nil, tooLarge("%s is larger than %s", name, humanBytes(max))
+	case err != nil:
 		return nil, fmt.Errorf("%s cannot be read: %w", name, err)
 	}
-	if int64(len(data)) > max {
-		return nil, tooLarge("%s is larger than %s", name, humanBytes(max))
-	}
 	return data, nil
-}
-
-// readAllSized is io.ReadAll with a first buffer of size bytes: a file read
-// whole is then allocated once, not grown by doubling (which would leave up
-// to as much again behind as garbage).
-func readAllSized(r io.Reader, size int64) ([]byte, error) {
-	data := make([]byte, 0, max(size, 512))
-	for {
-		if len(data) == cap(data) {
-			data = append(data, 0)[:len(data)] // it grew since it was measured
-		}
-		n, err := r.Read(data[len(data):cap(data)])
-		data = data[:len(data)+n]
-		if err == io.EOF {
-			return data, nil
-		}
-		if err != nil {
-			return data, err
-		}
-	}
 }
 
 // escapes reports os.Root's refusal of a path leading outside the root. The

@@ -2,6 +2,7 @@ package nanogpt
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -135,15 +136,11 @@ func (c *Client) Transcribe(ctx context.Context, req TranscriptionRequest, poll 
 	if err != nil {
 		return nil, err
 	}
-	st := strings.ToLower(ans.Status)
+	a := ans.answer()
 	switch {
-	case jobFailed(st):
-		if ans.RunID != "" {
-			return nil, jobFailure(ans.RunID, ans.Status, ans.Error, rawCode(ans.Code), ans.Message)
-		}
-		je := jobFailure("", ans.Status, ans.Error, rawCode(ans.Code), ans.Message)
-		return nil, &APIError{Status: status, Code: je.Code, Message: je.Message}
-	case ans.text() != nil && !jobPending(st):
+	case a.first() == answerFailed:
+		return nil, a.failure(status)
+	case a.first() == answerDone:
 		return ans.result(nil), nil
 	case ans.RunID != "":
 		return c.pollTranscription(ctx, req, &ans, poll)
@@ -215,6 +212,10 @@ func sttExtension(ctype string) string {
 		return ".mp4"
 	}
 	return ""
+}
+
+func (a *sttAnswer) answer() answer {
+	return answer{status: a.Status, runID: a.RunID, result: a.text() != nil, errField: a.Error, code: rawCode(a.Code), message: a.Message}
 }
 
 // text is the transcription under either name (nil when absent).
@@ -316,19 +317,17 @@ func (c *Client) pollTranscription(ctx context.Context, req TranscriptionRequest
 		if _, err := c.call(ctx, http.MethodPost, transcribeStatusPath, [][]byte{body}, "application/json", &st); err != nil {
 			return pollResult{}, err
 		}
-		status := strings.ToLower(st.Status)
-		switch {
-		case jobFailed(status):
-			return pollResult{status: st.Status}, jobFailure(ticket.RunID, st.Status, st.Error, rawCode(st.Code), st.Message)
-		case jobDone(status) || (status == "" && st.text() != nil):
-			if st.text() == nil {
-				return pollResult{status: st.Status}, &JobError{RunID: ticket.RunID, Status: st.Status, Code: CodeInvalidResponse,
-					Message: "NanoGPT reported the job completed but gave no transcription"}
+		a := st.answer()
+		a.runID = ticket.RunID
+		switch a.polled() {
+		case answerFailed:
+			return pollResult{status: cmp.Or(st.Status, "error")}, a.failure(0)
+		case answerDone:
+			if !a.result {
+				return pollResult{status: st.Status}, a.incomplete(ticket.RunID, "transcription")
 			}
 			out = st.result(ticket)
 			return pollResult{status: st.Status, done: true}, nil
-		case status == "" && rawOrNil(st.Error) != nil:
-			return pollResult{status: "error"}, jobFailure(ticket.RunID, "error", st.Error, rawCode(st.Code), st.Message)
 		}
 		return pollResult{status: st.Status}, nil
 	})
@@ -336,20 +335,4 @@ func (c *Client) pollTranscription(ctx context.Context, req TranscriptionRequest
 		return nil, err
 	}
 	return out, nil
-}
-
-// rawOrNil drops an absent or null JSON value.
-func rawOrNil(raw json.RawMessage) json.RawMessage {
-	if len(raw) == 0 || bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
-		return nil
-	}
-	return raw
-}
-
-// orNull returns raw, or the JSON null when it is absent.
-func orNull(raw json.RawMessage) []byte {
-	if len(raw) == 0 {
-		return []byte("null")
-	}
-	return raw
 }

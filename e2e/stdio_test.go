@@ -1,8 +1,7 @@
-package main
+package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -10,66 +9,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
-
 	"github.com/nanogpt-mcp/nanogpt-mcp/nanogpttest"
 )
-
-const e2eKey = "sk-nano-e2e-secret-0123456789"
-
-// binary builds nanogpt-mcp once per test run.
-var binary = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "nanogpt-mcp-bin")
-	if err != nil {
-		return "", err
-	}
-	path := filepath.Join(dir, "nanogpt-mcp")
-	out, err := exec.Command("go", "build", "-o", path, ".").CombinedOutput()
-	if err != nil {
-		return "", &buildError{out: string(out), err: err}
-	}
-	return path, nil
-})
-
-type buildError struct {
-	out string
-	err error
-}
-
-func (e *buildError) Error() string { return "go build: " + e.err.Error() + "\n" + e.out }
-
-func buildBinary(t *testing.T) string {
-	t.Helper()
-	path, err := binary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
-// lockedBuffer is a bytes.Buffer safe for a writer and a reader in two goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 func chatFake(t *testing.T) *nanogpttest.Server {
 	fake := nanogpttest.New(e2eKey)
@@ -158,7 +105,7 @@ func TestStdioEndToEnd(t *testing.T) {
 // exit cleanly.
 func startStdio(t *testing.T, dir string, env ...string) (c *client.Client, stdout, stderr *lockedBuffer) {
 	t.Helper()
-	cmd := exec.Command(buildBinary(t))
+	cmd := exec.Command(bin)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
 	stdin, err := cmd.StdinPipe()
@@ -214,9 +161,9 @@ func initClient(t *testing.T, c *client.Client) {
 // TestStdioTypeScriptClient drives the binary from the official TypeScript SDK.
 func TestStdioTypeScriptClient(t *testing.T) {
 	node := requireNode(t)
-	bin := buildBinary(t)
+	bin := bin
 	fake := chatFake(t)
-	cmd := exec.Command(node, "e2e/testdata/node/stdio.mjs", bin)
+	cmd := exec.Command(node, "testdata/node/stdio.mjs", bin)
 	cmd.Env = append(os.Environ(), "NANOGPT_BASE_URL="+fake.URL, "NANOGPT_API_KEY="+e2eKey)
 	out, err := cmd.Output()
 	if err != nil {
@@ -249,63 +196,5 @@ func TestStdioTypeScriptClient(t *testing.T) {
 	}
 	if r, _ := fake.Last("/api/v1/chat/completions"); r.JSON()["temperature"] != 0.0 {
 		t.Errorf("temperature 0 from TypeScript did not reach NanoGPT as 0: %s", r.Body)
-	}
-}
-
-// requireNode returns the node binary when the e2e npm packages are installed.
-// In CI (CI=true) their absence is a failure, not a skip.
-func requireNode(t *testing.T) string {
-	t.Helper()
-	node, err := exec.LookPath("node")
-	if err == nil {
-		_, err = os.Stat(filepath.Join("e2e", "testdata", "node", "node_modules", "@modelcontextprotocol", "sdk"))
-	}
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("node and e2e/node_modules are required in CI (run npm ci --prefix e2e): %v", err)
-		}
-		t.Skipf("node or e2e/node_modules missing (npm ci --prefix e2e): %v", err)
-	}
-	return node
-}
-
-func TestHelpAndVersion(t *testing.T) {
-	var out, errOut bytes.Buffer
-	err := run(context.Background(), []string{"--help"}, func(string) string { return "" }, strings.NewReader(""), &out, &errOut)
-	if err == nil || !strings.Contains(err.Error(), "help") {
-		t.Fatalf("--help: %v", err)
-	}
-	help := errOut.String()
-	for _, want := range []string{"NANOGPT_API_KEY", "NANOGPT_BASE_URL", "NANOGPT_MCP_TRANSPORT", "NANOGPT_MCP_ADDR", "NANOGPT_MCP_ALLOW_DIRS", "NANOGPT_MCP_TIMEOUT", "--transport", "stdio|sse|http"} {
-		if !strings.Contains(help, strings.TrimPrefix(want, "-")) {
-			t.Errorf("--help does not mention %s", want)
-		}
-	}
-	out.Reset()
-	if err := run(context.Background(), []string{"--version"}, func(string) string { return "" }, strings.NewReader(""), &out, &errOut); err == nil || !strings.HasPrefix(out.String(), "nanogpt-mcp ") {
-		t.Errorf("--version printed %q (err %v)", out.String(), err)
-	}
-}
-
-func TestConfigFromFlagsAndEnvironment(t *testing.T) {
-	env := map[string]string{"NANOGPT_MCP_TIMEOUT": "90s", "NANOGPT_MCP_TRANSPORT": "stdio", "NANOGPT_API_KEY": "k"}
-	getenv := func(k string) string { return env[k] }
-	cfg, err := parseConfig([]string{"--timeout", "2m"}, getenv, io.Discard, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cfg.timeout != 2*time.Minute {
-		t.Errorf("a flag must win over its environment twin: timeout %s", cfg.timeout)
-	}
-	if cfg, _ := parseConfig(nil, getenv, io.Discard, io.Discard); cfg.timeout != 90*time.Second || len(cfg.allowDirs) != 1 {
-		t.Errorf("environment twin ignored or default folder missing: %+v", cfg)
-	}
-	if strings.Contains(cfg.String(), "k ") || strings.Contains(cfg.String(), "=k") {
-		t.Errorf("config string shows the key: %s", cfg)
-	}
-	for _, bad := range [][]string{{"--transport", "carrier-pigeon"}, {"--timeout", "soon"}, {"--workers", "0"}, {"--log-level", "loud"}, {"--allow-dir", "/no/such/dir"}, {"extra"}} {
-		if _, err := parseConfig(bad, getenv, io.Discard, io.Discard); err == nil {
-			t.Errorf("%v: accepted", bad)
-		}
 	}
 }

@@ -2,6 +2,7 @@ package nanogpt
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -82,13 +83,18 @@ func (f *b64Field) UnmarshalJSON(b []byte) error {
 
 const imagesPath = "/api/v1/images/generations"
 
-// CreateImage generates images. An empty ResponseFormat is sent as "url" (NanoGPT's
-// own default is b64_json, so the format is always sent explicitly). Items with
+// The image response formats. NanoGPT's default is ImageFormatB64; the client sends
+// the format explicitly either way (ByteChef's default was url).
+const (
+	ImageFormatB64 = "b64_json"
+	ImageFormatURL = "url"
+)
+
+// CreateImage generates images. An empty ResponseFormat is sent as b64_json,
+// NanoGPT's own default: the format is always sent explicitly. Items with
 // neither a URL nor base64 data are dropped; an answer without any usable image is an *APIError with Code CodeInvalidResponse.
 func (c *Client) CreateImage(ctx context.Context, req ImageRequest) (*ImageResponse, error) {
-	if req.ResponseFormat == "" {
-		req.ResponseFormat = "url"
-	}
+	req.ResponseFormat = cmp.Or(req.ResponseFormat, ImageFormatB64)
 	var out ImageResponse
 	if err := c.postJSON(ctx, imagesPath, req, &out); err != nil {
 		return nil, err

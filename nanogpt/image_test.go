@@ -100,8 +100,8 @@ func TestImageOmitsUnsetFieldsButAlwaysSendsResponseFormat(t *testing.T) {
 	if keys := imgKeys(m); !reflect.DeepEqual(keys, []string{"model", "prompt", "response_format"}) {
 		t.Errorf("body keys = %v, want only model, prompt, response_format", keys)
 	}
-	if string(m["response_format"]) != `"url"` {
-		t.Errorf("default response_format = %s, want \"url\"", m["response_format"])
+	if string(m["response_format"]) != `"b64_json"` {
+		t.Errorf("default response_format = %s, want \"b64_json\" (NanoGPT's default, sent explicitly)", m["response_format"])
 	}
 }
 
