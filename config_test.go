@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nanogpt-mcp/nanogpt-mcp/nanogpt"
+	"github.com/nanogpt-mcp/nanogpt-mcp/tools"
 )
 
 func TestHelpAndVersion(t *testing.T) {
@@ -209,6 +210,38 @@ func TestRelConfigFlags(t *testing.T) {
 	for _, bad := range [][]string{{"--retries", "-1"}, {"--retries", "11"}, {"--retries", "x"}, {"--retry-max-wait", "0s"}, {"--image-timeout", "soon"}, {"--ask-timeout", "-1s"}} {
 		if _, err := parseConfig(bad, func(string) string { return "" }, io.Discard, io.Discard); err == nil {
 			t.Errorf("%v: accepted", bad)
+		}
+	}
+}
+
+// Switches stand alone on the command line (issue 14's first-hour finding);
+// their environment twins take true or false.
+func TestSwitchesStandAlone(t *testing.T) {
+	none := func(string) string { return "" }
+	if cfg, err := parseConfig([]string{"--allow-private-urls"}, none, io.Discard, io.Discard); err != nil || !cfg.allowPrivate {
+		t.Errorf("--allow-private-urls alone: %v, %v", err, cfg.allowPrivate)
+	}
+	if cfg, err := parseConfig([]string{"--allow-private-urls=false"}, func(k string) string {
+		return map[string]string{"NANOGPT_MCP_ALLOW_PRIVATE_URLS": "true"}[k]
+	}, io.Discard, io.Discard); err != nil || cfg.allowPrivate {
+		t.Errorf("--allow-private-urls=false over a true twin: %v, %v", err, cfg.allowPrivate)
+	}
+	if cfg, err := parseConfig([]string{"--transport", "http", "--stateless", "--allow-no-auth", "--addr", "0.0.0.0:9"}, none, io.Discard, io.Discard); err != nil || !cfg.hosting.stateless || !cfg.hosting.allowNoAuth {
+		t.Errorf("--stateless --allow-no-auth: %v, %+v", err, cfg.hosting)
+	}
+	_, err := parseConfig(nil, func(k string) string { return map[string]string{"NANOGPT_MCP_STATELESS": "yes please"}[k] }, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "$NANOGPT_MCP_STATELESS") {
+		t.Errorf("a bad twin: %v", err)
+	}
+}
+
+// --help names every tool, from the tools' own specs.
+func TestHelpNamesEveryTool(t *testing.T) {
+	var help strings.Builder
+	_, _ = parseConfig([]string{"--help"}, func(string) string { return "" }, &help, &help)
+	for _, name := range tools.Names() {
+		if !strings.Contains(help.String(), name+" (") {
+			t.Errorf("--help's tools line lacks %s:\n%.400s", name, help.String())
 		}
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"net/http"
 	"os/exec"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -218,12 +217,15 @@ func runSDKCase(t *testing.T, tc sdkCase) {
 			outSchemas[tool.Name] = compile(t, tool.Name+" outputSchema", tool.OutputSchema)
 		}
 	}
-	slices.Sort(names)
-	if want := []string{"ask", "checkBalance", "createImage", "createSpeech", "createTranscription", "listModels"}; !slices.Equal(names, want) {
-		t.Errorf("tools %v, want %v", names, want)
-	}
-
 	calls := realisticCalls()
+	for _, name := range names {
+		if _, ok := calls[name]; !ok {
+			t.Errorf("%s is listed but has no realistic call in this test: add one", name)
+		}
+	}
+	if len(names) < len(calls) {
+		t.Errorf("tools %v: fewer than the calls of this test", names)
+	}
 	calls["ask (every parameter)"] = askEverything()
 	for name, args := range calls {
 		tool, _, _ := strings.Cut(name, " ")

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/mark3labs/mcp-go/server"
+	"github.com/nanogpt-mcp/nanogpt-mcp/jsonrpc"
 )
 
 // The Gate follows every tool call from its POST to its result, on both
@@ -100,7 +101,7 @@ func (g *Gate) cancelled(w http.ResponseWriter, r *http.Request, c Caller, sessi
 	body, _ := r.Context().Value(bodyCtxKey{}).([]byte)
 	var n rpcCancel
 	if json.Unmarshal(body, &n) == nil {
-		if id, ok := idKey(n.Params.RequestID); ok && g.cancelCall(callKey(c, session, id)) {
+		if id, ok := jsonrpc.Key(n.Params.RequestID); ok && g.cancelCall(callKey(c, session, id)) {
 			g.log.Debug("call cancelled by the client", "caller", c.ID)
 		}
 	}

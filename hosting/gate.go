@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/nanogpt-mcp/nanogpt-mcp/jsonrpc"
 )
 
 // Gate is the HTTP front door. Build one with New, mount Handler, and on
@@ -368,7 +370,7 @@ func readMessage(body []byte) rpcMessage {
 		m.kind = msgNotification
 	default:
 		var ok bool
-		if m.id, ok = idKey(m.ID); ok {
+		if m.id, ok = jsonrpc.Key(m.ID); ok {
 			m.kind = msgRequest
 		} else {
 			m.kind = msgBadID
@@ -391,30 +393,6 @@ func (g *Gate) refuseMessage(w http.ResponseWriter, r *http.Request, c Caller, m
 		return false
 	}
 	return true
-}
-
-// idKey normalises a JSON-RPC id so a request's and its response's match.
-// Only strings and integers are ids (the MCP spec); anything else is refused.
-func idKey(raw json.RawMessage) (string, bool) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 {
-		return "", false
-	}
-	switch raw[0] {
-	case '"':
-		var s string
-		if json.Unmarshal(raw, &s) != nil {
-			return "", false
-		}
-		return "s" + s, true
-	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
-		n, err := strconv.ParseInt(string(raw), 10, 64)
-		if err != nil {
-			return "", false
-		}
-		return "n" + strconv.FormatInt(n, 10), true
-	}
-	return "", false
 }
 
 // streamable serves /mcp: the GET listening stream, DELETE, and POSTs. A

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/nanogpt-mcp/nanogpt-mcp/jsonrpc"
 )
 
 // Legacy SSE runs a tool call after POST /message has been answered (202),
@@ -142,7 +143,7 @@ func (g *Gate) sseMessage(next http.Handler) http.Handler {
 				// 2025-11-25 (the Go SDK and the TypeScript SDK do on this
 				// error to server/discover, their first request).
 				e := mcp.UnsupportedProtocolVersionError{Version: v, Supported: mcp.LegacyProtocolVersions()}.JSONRPCError()
-				e.ID = mcp.NewRequestId(decodeID(m.ID))
+				e.ID = mcp.NewRequestId(jsonrpc.Value(m.ID))
 				e.Error.Message += "; legacy SSE serves the versions before 2026-07-28 (use streamable HTTP at /mcp for it)"
 				w.WriteHeader(http.StatusAccepted)
 				if b, err := json.Marshal(e); err == nil {
@@ -206,16 +207,6 @@ func modernVersion(body []byte) string {
 		return v
 	}
 	return ""
-}
-
-// decodeID returns a JSON-RPC id as mcp-go carries it.
-func decodeID(raw json.RawMessage) any {
-	var v any
-	_ = json.Unmarshal(raw, &v)
-	if f, ok := v.(float64); ok {
-		return int64(f)
-	}
-	return v
 }
 
 // dropAnswer marks the call with id as cancelled: its answer, when it comes,
@@ -521,7 +512,7 @@ func responseID(data []byte) (string, bool) {
 			if dec.Decode(&raw) != nil {
 				return "", false
 			}
-			id, haveID = idKey(raw)
+			id, haveID = jsonrpc.Key(raw)
 			if !haveID {
 				return "", false
 			}

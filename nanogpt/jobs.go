@@ -76,12 +76,6 @@ func (e *JobWaitError) Unwrap() error { return e.Err }
 // (network, 408, 429, 5xx, a garbled body) before the polling gives up.
 const maxTransientPolls = 3
 
-// pollResult is what one status poll found out.
-type pollResult struct {
-	status string // NanoGPT's status, for OnPoll and timeout messages
-	done   bool   // the job finished successfully; stop polling
-}
-
 // pollCheckTimeout bounds one status poll, so that a hung request costs one
 // tick rather than the whole wait.
 const pollCheckTimeout = time.Minute
@@ -93,7 +87,11 @@ const pollCheckTimeout = time.Minute
 // next tick, up to maxTransientPolls in a row; the client's own retries are off
 // for checks. The end of MaxWait is a *JobError with Status "timeout"; the end of
 // ctx is a *JobWaitError wrapping ctx's error.
-func pollJob(ctx context.Context, runID string, opts PollOptions, defInterval, defMaxWait time.Duration, check func(ctx context.Context) (pollResult, error)) error {
+//
+// check returns what NanoGPT answered; pollJob classifies it (answer.polled):
+// a failure ends the polling with its error, a completion without its result
+// (what, e.g. "audioUrl") with an invalid_response one.
+func pollJob(ctx context.Context, runID string, opts PollOptions, defInterval, defMaxWait time.Duration, what string, check func(ctx context.Context) (answer, error)) error {
 	interval, maxWait := opts.Interval, opts.MaxWait
 	if interval <= 0 {
 		interval = defInterval
@@ -136,8 +134,19 @@ func pollJob(ctx context.Context, runID string, opts PollOptions, defInterval, d
 		case <-timer.C:
 		}
 		checkCtx, cancelCheck := context.WithTimeout(waitCtx, max(pollCheckTimeout, interval))
-		res, err := check(checkCtx)
+		a, err := check(checkCtx)
 		cancelCheck()
+		a.runID = runID
+		kind := answerPending
+		if err == nil {
+			switch kind = a.polled(); {
+			case kind == answerFailed:
+				a.status = cmp.Or(a.status, "error")
+				err = a.failure(0)
+			case kind == answerDone && !a.result:
+				err = a.incomplete(runID, what)
+			}
+		}
 		if err != nil {
 			if waitCtx.Err() != nil {
 				return stopped()
@@ -150,19 +159,19 @@ func pollJob(ctx context.Context, runID string, opts PollOptions, defInterval, d
 				timer.Reset(interval)
 				continue
 			}
-			if res.status != "" && opts.OnPoll != nil {
-				opts.OnPoll(res.status, attempt)
+			if a.status != "" && opts.OnPoll != nil {
+				opts.OnPoll(a.status, attempt)
 			}
 			return err
 		}
 		transient = 0
-		if res.status != "" {
-			last = res.status
+		if a.status != "" {
+			last = a.status
 		}
 		if opts.OnPoll != nil {
-			opts.OnPoll(res.status, attempt)
+			opts.OnPoll(a.status, attempt)
 		}
-		if res.done {
+		if kind == answerDone {
 			return nil
 		}
 		timer.Reset(interval)

@@ -2,7 +2,6 @@ package nanogpt
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -180,34 +179,24 @@ func (c *Client) pollSpeech(ctx context.Context, req SpeechRequest, ticket *spee
 	path := ttsStatusPath + "?" + q.Encode()
 
 	out := &Speech{RunID: ticket.RunID, Cost: ticket.Cost.ptr(), Currency: ticket.currency(), Duration: ticket.Duration.V}
-	err := pollJob(ctx, ticket.RunID, poll, speechPollInterval, speechPollMaxWait, func(ctx context.Context) (pollResult, error) {
-		var st speechAnswer
-		if _, err := c.call(ctx, http.MethodGet, path, nil, "", &st); err != nil {
-			return pollResult{}, err
-		}
-		a := st.answer()
-		a.runID = ticket.RunID
-		switch a.polled() {
-		case answerFailed:
-			return pollResult{status: cmp.Or(st.Status, "error")}, a.failure(0)
-		case answerDone:
-			if !a.result {
-				return pollResult{status: st.Status}, a.incomplete(ticket.RunID, "audioUrl")
-			}
-			out.AudioURL, out.ContentType = st.AudioURL, st.ContentType
-			if st.Cost.Set {
-				out.Cost = st.Cost.ptr()
-			}
-			if cur := st.currency(); cur != "" {
-				out.Currency = cur
-			}
-			if st.Duration.Set {
-				out.Duration = st.Duration.V
-			}
-			return pollResult{status: st.Status, done: true}, nil
-		}
-		return pollResult{status: st.Status}, nil
+	var st speechAnswer
+	err := pollJob(ctx, ticket.RunID, poll, speechPollInterval, speechPollMaxWait, "audioUrl", func(ctx context.Context) (answer, error) {
+		st = speechAnswer{}
+		_, err := c.call(ctx, http.MethodGet, path, nil, "", &st)
+		return st.answer(), err
 	})
+	if err == nil {
+		out.AudioURL, out.ContentType = st.AudioURL, st.ContentType
+		if st.Cost.Set {
+			out.Cost = st.Cost.ptr()
+		}
+		if cur := st.currency(); cur != "" {
+			out.Currency = cur
+		}
+		if st.Duration.Set {
+			out.Duration = st.Duration.V
+		}
+	}
 	if err != nil {
 		return nil, err
 	}

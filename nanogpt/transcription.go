@@ -2,7 +2,6 @@ package nanogpt
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -311,26 +310,16 @@ func (c *Client) pollTranscription(ctx context.Context, req TranscriptionRequest
 		return nil, fmt.Errorf("nanogpt: encode transcription status request: %w", err)
 	}
 
-	var out *Transcription
-	err = pollJob(ctx, ticket.RunID, poll, sttPollInterval, sttPollMaxWait, func(ctx context.Context) (pollResult, error) {
-		var st sttAnswer
-		if _, err := c.call(ctx, http.MethodPost, transcribeStatusPath, [][]byte{body}, "application/json", &st); err != nil {
-			return pollResult{}, err
-		}
-		a := st.answer()
-		a.runID = ticket.RunID
-		switch a.polled() {
-		case answerFailed:
-			return pollResult{status: cmp.Or(st.Status, "error")}, a.failure(0)
-		case answerDone:
-			if !a.result {
-				return pollResult{status: st.Status}, a.incomplete(ticket.RunID, "transcription")
-			}
-			out = st.result(ticket)
-			return pollResult{status: st.Status, done: true}, nil
-		}
-		return pollResult{status: st.Status}, nil
+	var st sttAnswer
+	err = pollJob(ctx, ticket.RunID, poll, sttPollInterval, sttPollMaxWait, "transcription", func(ctx context.Context) (answer, error) {
+		st = sttAnswer{}
+		_, err := c.call(ctx, http.MethodPost, transcribeStatusPath, [][]byte{body}, "application/json", &st)
+		return st.answer(), err
 	})
+	var out *Transcription
+	if err == nil {
+		out = st.result(ticket)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
+	"github.com/nanogpt-mcp/nanogpt-mcp/jsonrpc"
 )
 
 // session is the one client of a stdio server, as mcp-go sees it. It is a
@@ -145,7 +146,7 @@ func (s *session) request(ctx context.Context, method string, params any, out an
 // answer routes a response from the client to the request waiting for it,
 // and reports whether one was.
 func (s *session) answer(id json.RawMessage, line []byte) bool {
-	key, _ := idKey(id)
+	key, _ := jsonrpc.Key(id)
 	s.mu.Lock()
 	ch, ok := s.pending[key]
 	s.mu.Unlock()

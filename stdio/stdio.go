@@ -22,12 +22,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strconv"
 	"sync"
 	"sync/atomic"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
+	"github.com/nanogpt-mcp/nanogpt-mcp/jsonrpc"
 )
 
 // Options configures Serve.
@@ -170,7 +170,7 @@ func (c *conn) notification(ctx context.Context, env envelope, line []byte) {
 			RequestID json.RawMessage `json:"requestId"`
 		}
 		if json.Unmarshal(env.Params, &p) == nil {
-			if key, ok := idKey(p.RequestID); ok {
+			if key, ok := jsonrpc.Key(p.RequestID); ok {
 				c.mu.Lock()
 				cl := c.inflight[key]
 				c.mu.Unlock()
@@ -187,12 +187,12 @@ func (c *conn) notification(ctx context.Context, env envelope, line []byte) {
 
 // request starts a request: tool calls on a worker, anything else at once.
 func (c *conn) request(ctx context.Context, env envelope, msg message) {
-	key, ok := idKey(env.ID)
+	key, ok := jsonrpc.Key(env.ID)
 	if !ok {
 		c.writeError(nil, mcp.INVALID_REQUEST, "invalid request: the id must be a string or an integer")
 		return
 	}
-	id := decodeID(env.ID)
+	id := jsonrpc.Value(env.ID)
 	isCall := env.Method == string(mcp.MethodToolsCall)
 	if isCall && c.queued.Load() >= int64(c.opts.MaxQueued) {
 		c.writeError(id, mcp.INTERNAL_ERROR, "server busy: too many tool calls are waiting; try again shortly")
@@ -296,40 +296,6 @@ func (c *conn) writeError(id any, code int, text string) {
 
 func errorResponse(id any, code int, text string) mcp.JSONRPCError {
 	return mcp.JSONRPCError{JSONRPC: mcp.JSONRPC_VERSION, ID: mcp.NewRequestId(id), Error: mcp.NewJSONRPCErrorDetails(code, text, nil)}
-}
-
-// idKey normalises a JSON-RPC id ("7", 7 and 7.0 differ: a string and a
-// number never match). Only strings and integers are ids (the MCP spec).
-func idKey(raw json.RawMessage) (string, bool) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 {
-		return "", false
-	}
-	switch raw[0] {
-	case '"':
-		var s string
-		if json.Unmarshal(raw, &s) != nil {
-			return "", false
-		}
-		return "s" + s, true
-	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
-		n, err := strconv.ParseInt(string(raw), 10, 64)
-		if err != nil {
-			return "", false
-		}
-		return "n" + strconv.FormatInt(n, 10), true
-	}
-	return "", false
-}
-
-// decodeID returns the id as mcp-go carries it (a string or an int64).
-func decodeID(raw json.RawMessage) any {
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		return s
-	}
-	n, _ := strconv.ParseInt(string(bytes.TrimSpace(raw)), 10, 64)
-	return n
 }
 
 // reader splits the input into lines.

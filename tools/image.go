@@ -62,6 +62,7 @@ func (toolset) CreateImage() definition {
 			Flag:    "image",
 			Timeout: 10 * time.Minute,
 		},
+		media: mediaKind{kind: "image", expiry: " (NanoGPT's signed URLs expire after about an hour)"},
 		model: func(in *CreateImageInput) *string { return &in.Model },
 		run:   runCreateImage,
 	}
@@ -158,8 +159,7 @@ func runCreateImage(ctx context.Context, c *call, in *CreateImageInput) (*Create
 		}
 		items = append(items, it)
 	}
-	dv := &deliverer{policy: &c.deps.Media, c: c, kind: "image", expiry: " (NanoGPT's signed URLs expire after about an hour)"}
-	blocks, lines, delivered, err := dv.deliver(ctx, mode, items)
+	blocks, lines, delivered, err := c.deliverer().deliver(ctx, mode, items)
 	if err != nil {
 		return nil, nil, err
 	}

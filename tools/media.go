@@ -59,8 +59,18 @@ type Delivered struct {
 type deliverer struct {
 	policy *Media
 	c      *call
+	mediaKind
+}
+
+// mediaKind is how a tool's media comes back, part of its declaration.
+type mediaKind struct {
 	kind   string // "image" or "audio", for names and text
 	expiry string // what is known of how long NanoGPT's URLs last
+}
+
+// deliverer delivers the media of this call, of the tool's kind.
+func (c *call) deliverer() *deliverer {
+	return &deliverer{policy: &c.deps.Media, c: c, mediaKind: c.media}
 }
 
 // deliver puts items where mode says, returning the content blocks, a line per

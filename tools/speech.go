@@ -47,6 +47,7 @@ func (toolset) CreateSpeech() definition {
 			Flag:    "speech",
 			Timeout: 10 * time.Minute,
 		},
+		media: mediaKind{kind: "audio", expiry: " (NanoGPT does not say how long it lasts; download it soon)"},
 		model: func(in *CreateSpeechInput) *string { return &in.Model },
 		run:   runCreateSpeech,
 	}
@@ -75,8 +76,7 @@ func runCreateSpeech(ctx context.Context, c *call, in *CreateSpeechInput) (*Crea
 	}
 	declared := cmp.Or(ctype, extTypes[in.ResponseFormat], "audio/mpeg")
 	it := mediaItem{data: sp.Audio, url: sp.AudioURL, mime: mediaType(sp.Audio, declared)}
-	dv := &deliverer{policy: &c.deps.Media, c: c, kind: "audio", expiry: " (NanoGPT does not say how long it lasts; download it soon)"}
-	blocks, lines, delivered, err := dv.deliver(ctx, mode, []mediaItem{it})
+	blocks, lines, delivered, err := c.deliverer().deliver(ctx, mode, []mediaItem{it})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -151,7 +151,8 @@ type definition interface {
 // first (a text summary of the result is the tool's to write).
 type tool[In, Out any] struct {
 	Spec
-	keyOptional bool // the call works without a NanoGPT key (listModels)
+	keyOptional bool      // the call works without a NanoGPT key (listModels)
+	media       mediaKind // how its media comes back (the media tools)
 	model       func(in *In) *string
 	run         func(ctx context.Context, c *call, in *In) (*Out, []mcp.Content, error)
 }
@@ -161,6 +162,7 @@ type call struct {
 	client   *nanogpt.Client
 	deps     *Deps
 	progress *progress // nil when the client did not ask for progress
+	media    mediaKind
 }
 
 func (t tool[In, Out]) spec() Spec {
@@ -251,7 +253,7 @@ func (t tool[In, Out]) execute(ctx context.Context, d *Deps, req mcp.CallToolReq
 		return nil, &Failure{Code: CodeUnauthorized, Message: "no NanoGPT API key is configured",
 			Next: "Set NANOGPT_API_KEY in the server's environment (or send your key, when the server is hosted with per-caller keys)."}
 	}
-	out, content, err := t.run(ctx, &call{client: client, deps: d, progress: p}, in)
+	out, content, err := t.run(ctx, &call{client: client, deps: d, progress: p, media: t.media}, in)
 	if err != nil {
 		f := ended(ctx, err, classify(err))
 		f.Retries, _ = retries.count()
