@@ -148,8 +148,7 @@ func (s *Schema) check(path string, v any, out *problems) {
 			}
 		}
 	case float64:
-		if s.Minimum != nil && x < *s.Minimum || s.Maximum != nil && x > *s.Maximum ||
-			s.ExclusiveMinimum != nil && x <= *s.ExclusiveMinimum || s.ExclusiveMaximum != nil && x >= *s.ExclusiveMaximum {
+		if !s.inRange(x) {
 			add("%s is out of range (allowed: %s)", num(x), s.rangeText())
 		}
 	case string:
@@ -198,6 +197,12 @@ func (s *Schema) checkObject(path string, obj map[string]any, out *problems) {
 			out.add(prefix+k, fmt.Sprintf("unknown %s (allowed: %s)", where, s.names))
 		}
 	}
+}
+
+// inRange applies minimum, maximum and their exclusive forms.
+func (s *Schema) inRange(x float64) bool {
+	return (s.Minimum == nil || x >= *s.Minimum) && (s.Maximum == nil || x <= *s.Maximum) &&
+		(s.ExclusiveMinimum == nil || x > *s.ExclusiveMinimum) && (s.ExclusiveMaximum == nil || x < *s.ExclusiveMaximum)
 }
 
 func (s *Schema) rangeText() string {

@@ -219,116 +219,136 @@ func (r *reader) next() (message, error) {
 }
 
 // feed scans one chunk, and reports whether it ended the message (a newline).
+// Each state's step consumes some of the chunk and says whether the message
+// ended.
 func (st *scan) feed(chunk []byte) bool {
 	for len(chunk) > 0 {
+		var ended bool
 		switch {
 		case !st.inStr:
-			i := bytes.IndexAny(chunk, "\"\n")
-			if i < 0 {
-				st.m.line = append(st.m.line, chunk...)
-				return false
-			}
-			st.m.line = append(st.m.line, chunk[:i+1]...)
-			if chunk[i] == '\n' {
-				return true
-			}
-			chunk = chunk[i+1:]
-			st.inStr, st.state, st.escaped, st.start = true, strHeader, false, len(st.m.line)-1
-
+			chunk, ended = st.outside(chunk)
 		case st.state == strBlob:
-			if len(st.esc) > 0 || chunk[0] == '\\' {
-				st.esc = append(st.esc, chunk[0])
-				chunk = chunk[1:]
-				if s, done := unescape(st.esc); done {
-					st.blob.write(s)
-					st.esc = st.esc[:0]
-				}
-				continue
-			}
-			i := bytes.IndexAny(chunk, "\"\\\n")
-			if i < 0 {
-				st.blob.write(chunk)
-				return false
-			}
-			st.blob.write(chunk[:i])
-			chunk = chunk[i:]
-			switch chunk[0] {
-			case '\n':
-				return true // a raw newline ends the message, even inside a string
-			case '"':
-				st.m.line = append(st.m.line, '"')
-				st.m.line = append(st.m.line, BlobScheme+strconv.Itoa(len(st.m.blobs))...)
-				st.m.line = append(st.m.line, '"')
-				st.m.blobs = append(st.m.blobs, st.blob)
-				st.blob, st.inStr = nil, false
-				chunk = chunk[1:]
-			}
-
+			chunk, ended = st.lifted(chunk)
 		case st.escaped:
 			st.m.line = append(st.m.line, chunk[0])
-			chunk = chunk[1:]
-			st.escaped = false
-
+			chunk, st.escaped = chunk[1:], false
 		case st.state == strHeader:
-			// Byte by byte, through the first few hundred bytes at most.
-			c := chunk[0]
-			chunk = chunk[1:]
-			st.m.line = append(st.m.line, c)
-			n := len(st.m.line) - st.start - 1 // the string's length so far
-			switch {
-			case c == '\n':
-				return true
-			case c == '"':
-				st.inStr = false
-			case c == '\\':
-				st.state, st.escaped = strPlain, true // an escape in a header: leave the string alone
-			case n <= len("data:"):
-				if !strings.HasPrefix("data:", strings.ToLower(string(st.m.line[st.start+1:]))) {
-					st.state = strPlain
-				}
-			case c == ',':
-				header := strings.ToLower(string(st.m.line[st.start+1+len("data:") : len(st.m.line)-1]))
-				if strings.Contains(header, ";base64") {
-					st.state, st.payload = strBase64, len(st.m.line)
-				} else {
-					st.state = strPlain
-				}
-			case n > 256:
-				st.state = strPlain
-			}
-
-		default: // strPlain or strBase64: copy up to the next quote, backslash or newline
-			i := bytes.IndexAny(chunk, "\"\\\n")
-			run := chunk
-			if i >= 0 {
-				run = chunk[:i]
-			}
-			st.m.line = append(st.m.line, run...)
-			chunk = chunk[len(run):]
-			if st.state == strBase64 && (len(st.m.line)-st.payload > blobThreshold || i >= 0 && chunk[0] == '\\') {
-				// Lift it: large enough to matter, or escaped (decoded in the blob).
-				st.blob = &Blob{header: string(st.m.line[st.start+1+len("data:") : st.payload-1])}
-				st.blob.write(st.m.line[st.payload:])
-				st.m.line = st.m.line[:st.start]
-				st.state = strBlob
-				continue
-			}
-			if i < 0 {
-				return false
-			}
-			st.m.line = append(st.m.line, chunk[0])
-			switch chunk[0] {
-			case '\n':
-				return true
-			case '"':
-				st.inStr = false
-			case '\\':
-				st.escaped = true
-			}
-			chunk = chunk[1:]
+			chunk, ended = st.header(chunk)
+		default:
+			chunk, ended = st.plain(chunk)
+		}
+		if ended {
+			return true
 		}
 	}
 	return false
+}
+
+// outside copies up to the next string or the end of the message.
+func (st *scan) outside(chunk []byte) ([]byte, bool) {
+	i := bytes.IndexAny(chunk, "\"\n")
+	if i < 0 {
+		st.m.line = append(st.m.line, chunk...)
+		return nil, false
+	}
+	st.m.line = append(st.m.line, chunk[:i+1]...)
+	if chunk[i] == '\n' {
+		return nil, true
+	}
+	st.inStr, st.state, st.escaped, st.start = true, strHeader, false, len(st.m.line)-1
+	return chunk[i+1:], false
+}
+
+// lifted moves a lifted payload into its blob, decoding escapes, until the
+// string ends; the line gets the reference in its place.
+func (st *scan) lifted(chunk []byte) ([]byte, bool) {
+	if len(st.esc) > 0 || chunk[0] == '\\' {
+		st.esc = append(st.esc, chunk[0])
+		if s, done := unescape(st.esc); done {
+			st.blob.write(s)
+			st.esc = st.esc[:0]
+		}
+		return chunk[1:], false
+	}
+	i := bytes.IndexAny(chunk, "\"\\\n")
+	if i < 0 {
+		st.blob.write(chunk)
+		return nil, false
+	}
+	st.blob.write(chunk[:i])
+	switch chunk[i] {
+	case '\n':
+		return nil, true // a raw newline ends the message, even inside a string
+	case '"':
+		st.m.line = append(st.m.line, '"')
+		st.m.line = append(st.m.line, BlobScheme+strconv.Itoa(len(st.m.blobs))...)
+		st.m.line = append(st.m.line, '"')
+		st.m.blobs = append(st.m.blobs, st.blob)
+		st.blob, st.inStr = nil, false
+		return chunk[i+1:], false
+	}
+	return chunk[i:], false // the backslash: the next step reads the escape
+}
+
+// header reads the start of a string byte by byte (a few hundred bytes at
+// most), to tell a base64 data: URL from any other string.
+func (st *scan) header(chunk []byte) ([]byte, bool) {
+	c := chunk[0]
+	st.m.line = append(st.m.line, c)
+	n := len(st.m.line) - st.start - 1 // the string's length so far
+	switch {
+	case c == '\n':
+		return nil, true
+	case c == '"':
+		st.inStr = false
+	case c == '\\':
+		st.state, st.escaped = strPlain, true // an escape in a header: leave the string alone
+	case n <= len("data:"):
+		if !strings.HasPrefix("data:", strings.ToLower(string(st.m.line[st.start+1:]))) {
+			st.state = strPlain
+		}
+	case c == ',':
+		st.state = strPlain
+		if header := strings.ToLower(string(st.m.line[st.start+1+len("data:") : len(st.m.line)-1])); strings.Contains(header, ";base64") {
+			st.state, st.payload = strBase64, len(st.m.line)
+		}
+	case n > 256:
+		st.state = strPlain
+	}
+	return chunk[1:], false
+}
+
+// plain copies a string (or a data: URL still short enough to keep) up to
+// its next quote, backslash or newline, and lifts a data: URL once it is
+// large enough to matter, or escaped (escapes are decoded in the blob).
+func (st *scan) plain(chunk []byte) ([]byte, bool) {
+	i := bytes.IndexAny(chunk, "\"\\\n")
+	run := chunk
+	if i >= 0 {
+		run = chunk[:i]
+	}
+	st.m.line = append(st.m.line, run...)
+	chunk = chunk[len(run):]
+	if st.state == strBase64 && (len(st.m.line)-st.payload > blobThreshold || i >= 0 && chunk[0] == '\\') {
+		st.blob = &Blob{header: string(st.m.line[st.start+1+len("data:") : st.payload-1])}
+		st.blob.write(st.m.line[st.payload:])
+		st.m.line = st.m.line[:st.start]
+		st.state = strBlob
+		return chunk, false
+	}
+	if i < 0 {
+		return nil, false
+	}
+	st.m.line = append(st.m.line, chunk[0])
+	switch chunk[0] {
+	case '\n':
+		return nil, true
+	case '"':
+		st.inStr = false
+	case '\\':
+		st.escaped = true
+	}
+	return chunk[1:], false
 }
 
 // unescape decodes a JSON escape sequence (starting with the backslash) once
