@@ -13,7 +13,8 @@ type Balance struct {
 }
 
 // CheckBalance returns the balance of the client's key (POST /api/check-balance).
-func (c *Client) CheckBalance(ctx context.Context) (*Balance, error) {
+func (c *Client) CheckBalance(ctx context.Context) (_ *Balance, err error) {
+	defer c.redact(&err)
 	var body struct {
 		USD     json.RawMessage `json:"usd_balance"`
 		Nano    json.RawMessage `json:"nano_balance"`

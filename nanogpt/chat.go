@@ -182,7 +182,8 @@ func (m ChoiceMessage) ReasoningText() string {
 const chatPath = "/api/v1/chat/completions"
 
 // Chat sends a non-streaming chat completion.
-func (c *Client) Chat(ctx context.Context, req ChatRequest) (*ChatResponse, error) {
+func (c *Client) Chat(ctx context.Context, req ChatRequest) (_ *ChatResponse, err error) {
+	defer c.redact(&err)
 	req.Stream, req.StreamOptions = false, nil
 	var out ChatResponse
 	if err := c.postJSON(ctx, chatPath, req, &out); err != nil {
@@ -208,7 +209,8 @@ func (r *ChatResponse) check() error {
 // it arrives, and returns the assembled response. If onDelta returns an error
 // the stream is abandoned and that error returned. If NanoGPT answers with plain
 // JSON instead of a stream, that answer is returned (with one final delta).
-func (c *Client) ChatStream(ctx context.Context, req ChatRequest, onDelta func(Delta) error) (*ChatResponse, error) {
+func (c *Client) ChatStream(ctx context.Context, req ChatRequest, onDelta func(Delta) error) (_ *ChatResponse, err error) {
+	defer c.redact(&err)
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
 	req.Stream, req.StreamOptions = true, &StreamOptions{IncludeUsage: true}

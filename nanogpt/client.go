@@ -88,7 +88,7 @@ func New(cfg Config) *Client {
 		// reuse (net/http keeps 2 per host) rather than open one per call.
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.MaxIdleConnsPerHost = 64
-		c.http = &http.Client{Transport: t}
+		c.http = &http.Client{Transport: t, CheckRedirect: keepKeyHome}
 	}
 	if c.userAgent == "" {
 		c.userAgent = "nanogpt-mcp"
@@ -177,9 +177,49 @@ func (c *Client) send(req *http.Request) (*http.Response, error) {
 	return nil, err
 }
 
+// keepKeyHome refuses a redirect that would carry the key to another origin
+// (scheme, host and port): Go drops Authorization on such a redirect but keeps
+// x-api-key, and sends the body again. Requests without a key (downloads of
+// NanoGPT's storage URLs) follow redirects anywhere.
+func keepKeyHome(req *http.Request, via []*http.Request) error {
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
+	}
+	first := via[0]
+	if first.Header.Get("x-api-key") == "" && first.Header.Get("Authorization") == "" {
+		return nil
+	}
+	if !strings.EqualFold(req.URL.Scheme, first.URL.Scheme) || !strings.EqualFold(canonicalHost(req.URL), canonicalHost(first.URL)) {
+		return &redirectError{to: redactURL(req.URL.String())}
+	}
+	return nil
+}
+
+// canonicalHost is a URL's host:port, with the scheme's default port.
+func canonicalHost(u *url.URL) string {
+	if u.Port() != "" {
+		return u.Host
+	}
+	if u.Scheme == "https" {
+		return u.Hostname() + ":443"
+	}
+	return u.Hostname() + ":80"
+}
+
+// redirectError is a redirect the client refused to follow.
+type redirectError struct{ to string }
+
+func (e *redirectError) Error() string { return "redirect to another origin (" + e.to + ") refused" }
+
 // sendOnce performs req once.
 func (c *Client) sendOnce(req *http.Request) (*http.Response, error) {
 	resp, err := c.http.Do(req)
+	var re *redirectError
+	if errors.As(err, &re) {
+		return nil, &APIError{Status: http.StatusTemporaryRedirect, Code: "redirect_refused",
+			Message: "NanoGPT answered " + req.Method + " " + req.URL.Path + " with a redirect to another host, " + re.to +
+				"; it was not followed, so that the API key does not go with it (check NANOGPT_BASE_URL)"}
+	}
 	if err != nil {
 		if ctxErr := req.Context().Err(); ctxErr != nil {
 			return nil, fmt.Errorf("nanogpt: %s %s: %w", req.Method, req.URL.Path, ctxErr)
@@ -308,7 +348,8 @@ const maxDownload = 64 << 20
 //
 // Download does not filter destinations: callers fetching URLs that did not come
 // from NanoGPT must vet them first.
-func (c *Client) Download(ctx context.Context, rawURL string, limit int64) ([]byte, string, error) {
+func (c *Client) Download(ctx context.Context, rawURL string, limit int64) (_ []byte, _ string, err error) {
+	defer c.redact(&err)
 	if limit <= 0 {
 		limit = maxDownload
 	}
@@ -372,3 +413,49 @@ func scrubURLError(err error) error {
 	}
 	return err
 }
+
+// Redacted stands where a key was, in text that came from NanoGPT.
+const Redacted = "[redacted key]"
+
+// Redact removes the client's key from s: text that came from NanoGPT, or
+// from anything between it and us, is never trusted not to echo it.
+func (c *Client) Redact(s string) string {
+	if c.key == "" || !strings.Contains(s, c.key) {
+		return s
+	}
+	return strings.ReplaceAll(s, c.key, Redacted)
+}
+
+// redact removes the client's key from an error before it leaves the client:
+// an upstream (or a proxy in front of it) that echoes the key in an error
+// body, code or parameter must not hand it to callers or to logs.
+func (c *Client) redact(errp *error) {
+	err := *errp
+	if err == nil || c.key == "" {
+		return
+	}
+	var ae *APIError
+	if errors.As(err, &ae) {
+		ae.Message, ae.Code, ae.Type, ae.Param, ae.RequestID = c.Redact(ae.Message), c.Redact(ae.Code), c.Redact(ae.Type), c.Redact(ae.Param), c.Redact(ae.RequestID)
+	}
+	var je *JobError
+	if errors.As(err, &je) {
+		je.Message, je.Code, je.Status, je.RunID = c.Redact(je.Message), c.Redact(je.Code), c.Redact(je.Status), c.Redact(je.RunID)
+	}
+	var jw *JobWaitError
+	if errors.As(err, &jw) {
+		jw.Status, jw.RunID = c.Redact(jw.Status), c.Redact(jw.RunID)
+	}
+	if strings.Contains(err.Error(), c.key) { // anything else: keep what it is, not what it says
+		*errp = &redactedError{err: err, text: c.Redact(err.Error())}
+	}
+}
+
+// redactedError is an error whose text had a key in it.
+type redactedError struct {
+	err  error
+	text string
+}
+
+func (e *redactedError) Error() string { return e.text }
+func (e *redactedError) Unwrap() error { return e.err }

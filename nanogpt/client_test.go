@@ -3,12 +3,18 @@ package nanogpt
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/nanogpt-mcp/nanogpt-mcp/nanogpttest"
 )
 
 const chatSecret = "sk-nano-9d3f27aa-0c1b-4e0e-b5d5-redactme0001"
@@ -156,5 +162,79 @@ func TestClientUsesInjectedDoer(t *testing.T) {
 	// An empty 200 body is not a chat completion.
 	if err == nil || !strings.Contains(err.Error(), "invalid_response") {
 		t.Errorf("empty 200 body: err = %v, want invalid_response", err)
+	}
+}
+
+// An upstream that redirects to another origin does not get the key sent
+// there: neither header, nor the body again (issue 11, attack 4).
+func TestRedirectToAnotherOriginCarriesNoKey(t *testing.T) {
+	var got []http.Header
+	var gotBody [][]byte
+	var mu sync.Mutex
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got, gotBody = append(got, r.Header.Clone()), append(gotBody, b)
+		mu.Unlock()
+		nanogpttest.JSON(w, nanogpttest.ChatCompletion("m", "stolen"))
+	}))
+	defer other.Close()
+	for _, code := range []int{http.StatusTemporaryRedirect, http.StatusPermanentRedirect, http.StatusFound} {
+		home := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, other.URL+r.URL.Path, code)
+		}))
+		c := New(Config{BaseURL: home.URL, APIKey: "sk-nano-secret-redirected"})
+		_, err := c.Chat(context.Background(), ChatRequest{Model: "m", Messages: []Message{{Role: "user", Text: "hi"}}})
+		home.Close()
+		var ae *APIError
+		if !errors.As(err, &ae) || ae.Code != "redirect_refused" || !strings.Contains(ae.Message, "not followed") {
+			t.Errorf("%d: err = %v, want a redirect_refused error", code, err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) > 0 {
+		t.Errorf("the other origin received %d request(s) (headers %v)", len(got), got[0])
+	}
+}
+
+// A redirect within NanoGPT's own origin is followed.
+func TestRedirectWithinTheOriginIsFollowed(t *testing.T) {
+	fake := nanogpttest.New("k")
+	defer fake.Close()
+	fake.Handle("POST /api/v1/old", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/api/check-balance", http.StatusTemporaryRedirect)
+	})
+	fake.Handle("POST /api/check-balance", func(w http.ResponseWriter, r *http.Request) {
+		nanogpttest.JSON(w, map[string]any{"usd_balance": "1"})
+	})
+	c := New(Config{BaseURL: fake.URL, APIKey: "k"})
+	var out map[string]any
+	if err := c.postJSON(context.Background(), "/api/v1/old", struct{}{}, &out); err != nil || out["usd_balance"] != "1" {
+		t.Errorf("same-origin redirect: %v %v", err, out)
+	}
+}
+
+// NanoGPT's (or a proxy's) echo of the key never leaves the client in an
+// error: message, code, parameter, a non-JSON body (issue 11, attack 3).
+func TestErrorsNeverCarryTheKey(t *testing.T) {
+	const key = "sk-nano-echoed-0123456789"
+	for _, body := range []string{
+		`{"error":{"message":"bad key ` + key + `","code":"` + key + `","param":"` + key + `","type":"` + key + `"}}`,
+		`<html>proxy says: Authorization: Bearer ` + key + `</html>`,
+		`{"error":"Insufficient balance for ` + key + `"}`,
+	} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("X-Request-ID", key)
+			w.WriteHeader(http.StatusBadRequest)
+			io.WriteString(w, body)
+		}))
+		c := New(Config{BaseURL: srv.URL, APIKey: key})
+		_, err := c.Chat(context.Background(), ChatRequest{Model: "m", Messages: []Message{{Role: "user", Text: "hi"}}})
+		srv.Close()
+		var ae *APIError
+		if err == nil || strings.Contains(err.Error(), key) || !errors.As(err, &ae) || strings.Contains(fmt.Sprintf("%+v", *ae), key) {
+			t.Errorf("the key leaked: %v / %+v", err, ae)
+		}
 	}
 }

@@ -93,7 +93,8 @@ const (
 // CreateImage generates images. An empty ResponseFormat is sent as b64_json,
 // NanoGPT's own default: the format is always sent explicitly. Items with
 // neither a URL nor base64 data are dropped; an answer without any usable image is an *APIError with Code CodeInvalidResponse.
-func (c *Client) CreateImage(ctx context.Context, req ImageRequest) (*ImageResponse, error) {
+func (c *Client) CreateImage(ctx context.Context, req ImageRequest) (_ *ImageResponse, err error) {
+	defer c.redact(&err)
 	req.ResponseFormat = cmp.Or(req.ResponseFormat, ImageFormatB64)
 	var out ImageResponse
 	if err := c.postJSON(ctx, imagesPath, req, &out); err != nil {

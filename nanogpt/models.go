@@ -58,7 +58,8 @@ func (c *Client) KeyID() string {
 }
 
 // ListModels fetches a model catalogue.
-func (c *Client) ListModels(ctx context.Context, kind ModelKind) ([]Model, error) {
+func (c *Client) ListModels(ctx context.Context, kind ModelKind) (_ []Model, err error) {
+	defer c.redact(&err)
 	path, ok := modelPaths[kind]
 	if !ok {
 		return nil, fmt.Errorf("nanogpt: unknown model kind %q", kind)

@@ -78,7 +78,8 @@ func (a *speechAnswer) answer() answer {
 // ticket is polled at GET /api/tts/status until "completed"; "error" or "failed" is
 // a *JobError (Code keeps e.g. CONTENT_POLICY_VIOLATION), and so is a job still
 // running after poll.MaxWait (Status "timeout"). The POST is never resubmitted.
-func (c *Client) CreateSpeech(ctx context.Context, req SpeechRequest, poll PollOptions) (*Speech, error) {
+func (c *Client) CreateSpeech(ctx context.Context, req SpeechRequest, poll PollOptions) (_ *Speech, err error) {
+	defer c.redact(&err)
 	sp, ans, status, err := c.postSpeech(ctx, req)
 	if err != nil || sp != nil {
 		return sp, err

@@ -103,11 +103,11 @@ type sttStatusRequest struct {
 // runId) is polled with POST /api/transcribe/status until "completed"; "failed"
 // or "error" is a *JobError, and so is a job still running after poll.MaxWait
 // (Status "timeout"). The upload is never resubmitted.
-func (c *Client) Transcribe(ctx context.Context, req TranscriptionRequest, poll PollOptions) (*Transcription, error) {
+func (c *Client) Transcribe(ctx context.Context, req TranscriptionRequest, poll PollOptions) (_ *Transcription, err error) {
+	defer c.redact(&err)
 	var (
 		body  [][]byte
 		ctype string
-		err   error
 	)
 	switch {
 	case len(req.Audio) > 0 && req.AudioURL != "":

@@ -544,3 +544,32 @@ func TestAskWithoutChoicesIsInvalidResponse(t *testing.T) {
 		}
 	}
 }
+
+// Issue 11, attack 3: whatever NanoGPT (or a proxy in front of it) echoes of
+// the key never reaches the caller: not in an answer, its structured content,
+// an error, or its _meta.
+func TestTheKeyNeverReachesTheCaller(t *testing.T) {
+	h := newHarness(t, testKey)
+	for _, tc := range []struct {
+		name string
+		h    http.HandlerFunc
+	}{
+		{"answer", func(w http.ResponseWriter, r *http.Request) {
+			nanogpttest.JSON(w, nanogpttest.ChatCompletion("model-"+testKey, "your key is "+testKey))
+		}},
+		{"error", func(w http.ResponseWriter, r *http.Request) {
+			nanogpttest.Error(w, http.StatusBadRequest, `{"error":{"message":"bad `+testKey+`","code":"`+testKey+`","param":"`+testKey+`"}}`)
+		}},
+		{"non-JSON", func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusBadGateway)
+			fmt.Fprint(w, "proxy error for Bearer "+testKey)
+		}},
+	} {
+		h.fake.Handle("POST /api/v1/chat/completions", tc.h)
+		res := h.call("ask", map[string]any{"model": "m", "userPrompt": "hi"}, nil)
+		b, _ := json.Marshal(res)
+		if strings.Contains(string(b), testKey) {
+			t.Errorf("%s: the result carries the key: %s", tc.name, b)
+		}
+	}
+}

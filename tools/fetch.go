@@ -79,28 +79,65 @@ type blockedError struct{ rule string }
 
 func (e *blockedError) Error() string { return e.rule }
 
-// checkAddr refuses addresses inside the server's own network.
+// checkAddr refuses addresses inside the server's own network. An IPv6
+// address that embeds an IPv4 one (NAT64, 6to4, Teredo, IPv4-compatible) is
+// judged by the IPv4 address it reaches.
 func checkAddr(a netip.Addr) error {
 	a = a.Unmap()
-	rule := ""
-	switch {
-	case a.IsLoopback():
-		rule = "loopback"
-	case a.IsUnspecified():
-		rule = "unspecified"
-	case a.IsPrivate():
-		rule = "private"
-	case a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast():
-		rule = "link-local"
-	case a.IsMulticast() || a.IsInterfaceLocalMulticast():
-		rule = "multicast"
-	case netip.MustParsePrefix("100.64.0.0/10").Contains(a):
-		rule = "shared (carrier-grade NAT)"
+	rule := addrRule(a)
+	if v4, how, ok := embeddedIPv4(a); ok && rule == "" {
+		if r := addrRule(v4); r != "" {
+			rule = fmt.Sprintf("%s (it embeds %s, %s)", r, v4, how)
+		}
 	}
 	if rule == "" {
 		return nil
 	}
 	return &blockedError{rule: fmt.Sprintf("%s is a %s address, which this server does not fetch (the operator can allow it with --allow-private-urls)", a, rule)}
+}
+
+// addrRule names the rule that refuses a, or "".
+func addrRule(a netip.Addr) string {
+	switch {
+	case a.IsLoopback():
+		return "loopback"
+	case a.IsUnspecified() || a.Is4() && a.As4()[0] == 0: // 0.0.0.0/8: "this network"
+		return "unspecified"
+	case a.IsPrivate():
+		return "private"
+	case a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast():
+		return "link-local"
+	case a.IsMulticast() || a.IsInterfaceLocalMulticast():
+		return "multicast"
+	case a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		return "broadcast"
+	case netip.MustParsePrefix("240.0.0.0/4").Contains(a):
+		return "reserved"
+	case netip.MustParsePrefix("100.64.0.0/10").Contains(a):
+		return "shared (carrier-grade NAT)"
+	}
+	return ""
+}
+
+// embeddedIPv4 returns the IPv4 address an IPv6 address reaches through a
+// translation or tunnel prefix.
+func embeddedIPv4(a netip.Addr) (netip.Addr, string, bool) {
+	if !a.Is6() {
+		return netip.Addr{}, "", false
+	}
+	b := a.As16()
+	v4 := func(p []byte) netip.Addr { return netip.AddrFrom4([4]byte{p[0], p[1], p[2], p[3]}) }
+	switch {
+	case netip.MustParsePrefix("64:ff9b::/96").Contains(a), netip.MustParsePrefix("64:ff9b:1::/48").Contains(a):
+		return v4(b[12:]), "by NAT64", true
+	case netip.MustParsePrefix("2002::/16").Contains(a):
+		return v4(b[2:6]), "by 6to4", true
+	case netip.MustParsePrefix("2001::/32").Contains(a): // Teredo: the client's address, inverted
+		return netip.AddrFrom4([4]byte{^b[12], ^b[13], ^b[14], ^b[15]}), "by Teredo", true
+	case netip.MustParsePrefix("::/96").Contains(a): // IPv4-compatible (deprecated)
+		return v4(b[12:]), "as an IPv4-compatible address", true
+	}
+	return netip.Addr{}, "", false
 }
 
 // Get downloads rawURL, up to max bytes, within the fetcher's timeout. It returns

@@ -152,9 +152,15 @@ func TestFetchCheckAddr(t *testing.T) {
 		"169.254.169.254": "link-local", "fe80::1": "link-local", "224.0.0.251": "link-local", "ff02::fb": "link-local",
 		"239.1.2.3": "multicast", "ff05::1": "multicast", "ff01::1": "multicast",
 		"100.64.0.1": "carrier-grade NAT", "100.127.255.255": "carrier-grade NAT",
+		// Issue 11, attack 9: IPv4 inside IPv6, and broadcast, by the embedded address's rule.
+		"64:ff9b::7f00:1": "loopback (it embeds 127.0.0.1, by NAT64", "64:ff9b::a9fe:a9fe": "link-local (it embeds 169.254.169.254",
+		"64:ff9b::a00:1": "private", "2002:7f00:1::": "loopback (it embeds 127.0.0.1, by 6to4", "2002:c0a8:101::1": "private",
+		"::127.0.0.1": "loopback (it embeds 127.0.0.1, as an IPv4-compatible", "::10.1.2.3": "private",
+		"2001:0:4136:e378:8000:63bf:80ff:fffe": "loopback (it embeds 127.0.0.1, by Teredo",
+		"255.255.255.255": "broadcast", "240.0.0.1": "reserved", "0.1.2.3": "unspecified",
 		// Public addresses pass (checked as values only; nothing is dialled).
 		"8.8.8.8": "", "1.1.1.1": "", "100.63.255.255": "", "100.128.0.0": "", "172.32.0.1": "",
-		"2606:4700:4700::1111": "", "::ffff:8.8.8.8": "",
+		"2606:4700:4700::1111": "", "::ffff:8.8.8.8": "", "64:ff9b::808:808": "", "2002:808:808::": "",
 	} {
 		err := checkAddr(netip.MustParseAddr(addr))
 		switch {

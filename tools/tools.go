@@ -257,11 +257,29 @@ func (t tool[In, Out]) execute(ctx context.Context, d *Deps, req mcp.CallToolReq
 	if err != nil {
 		f := ended(ctx, err, classify(err))
 		f.Retries, _ = retries.count()
+		f.Message, f.Next = client.Redact(f.Message), client.Redact(f.Next)
 		return nil, f
 	}
 	res := &mcp.CallToolResult{Content: content, StructuredContent: out}
 	retries.note(res)
+	redactResult(res, client)
 	return res, nil
+}
+
+// redactResult removes the call's key from the text of a result: what NanoGPT
+// answered is never trusted not to echo it.
+func redactResult(res *mcp.CallToolResult, c *nanogpt.Client) {
+	for i, block := range res.Content {
+		if tc, ok := block.(mcp.TextContent); ok {
+			tc.Text = c.Redact(tc.Text)
+			res.Content[i] = tc
+		}
+	}
+	if b, err := json.Marshal(res.StructuredContent); err == nil {
+		if r := c.Redact(string(b)); r != string(b) {
+			res.StructuredContent = json.RawMessage(r)
+		}
+	}
 }
 
 // goKind names a Go type as the JSON value it decodes from, for messages.
