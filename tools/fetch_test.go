@@ -157,7 +157,7 @@ func TestFetchCheckAddr(t *testing.T) {
 		"64:ff9b::a00:1": "private", "2002:7f00:1::": "loopback (it embeds 127.0.0.1, by 6to4", "2002:c0a8:101::1": "private",
 		"::127.0.0.1": "loopback (it embeds 127.0.0.1, as an IPv4-compatible", "::10.1.2.3": "private",
 		"2001:0:4136:e378:8000:63bf:80ff:fffe": "loopback (it embeds 127.0.0.1, by Teredo",
-		"255.255.255.255": "broadcast", "240.0.0.1": "reserved", "0.1.2.3": "unspecified",
+		"255.255.255.255":                      "broadcast", "240.0.0.1": "reserved", "0.1.2.3": "unspecified",
 		// Public addresses pass (checked as values only; nothing is dialled).
 		"8.8.8.8": "", "1.1.1.1": "", "100.63.255.255": "", "100.128.0.0": "", "172.32.0.1": "",
 		"2606:4700:4700::1111": "", "::ffff:8.8.8.8": "", "64:ff9b::808:808": "", "2002:808:808::": "",
