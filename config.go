@@ -125,7 +125,7 @@ func options() []option {
 		{name: "base-url", arg: "URL", def: nanogpt.DefaultBaseURL, env: "NANOGPT_BASE_URL", set: text(func(c *config) *string { return &c.baseURL }),
 			help: "NanoGPT's address; /api/v1/... and /api/... are appended (e.g. https://api.nano-gpt.com for large uploads)"},
 		{name: "allow-dir", arg: "folder", sep: string(os.PathListSeparator), set: list(func(c *config) *[]string { return &c.allowDirs }),
-			help: "folder whose files tools may read as attachments or audio (repeatable; the environment twin is a list separated by ':', or ';' on Windows). Default over stdio: the working directory. Hosted (sse, http): none, and local paths are refused"},
+			help: "folder whose files tools may read as attachments or audio (repeatable; the environment twin is a list separated by ':', or ';' on Windows). Never / itself, /proc, /sys or /dev. Default over stdio: the folders the client declares as its roots (roots/list), but never /, the home folder itself or a system folder; none when it declares none. Hosted (sse, http): none, and local paths are refused"},
 		{name: "allow-private-urls", set: boolean(func(c *config) *bool { return &c.allowPrivate }),
 			help: "let the server download URLs on loopback, private and link-local addresses (off: such URLs are refused)"},
 		{name: "timeout", arg: "duration", def: "5m", set: duration(func(c *config) *time.Duration { return &c.timeout }),
@@ -430,9 +430,6 @@ func (c *config) check() error {
 	if c.mediaMode == "file" && c.outputDir == "" {
 		return errors.New("--media-output file needs --output-dir")
 	}
-	if len(c.allowDirs) == 0 && c.transport == "stdio" {
-		c.allowDirs = []string{"."}
-	}
 	for i, d := range c.allowDirs {
 		abs, err := filepath.Abs(d)
 		if err != nil {
@@ -440,6 +437,9 @@ func (c *config) check() error {
 		}
 		if st, err := os.Stat(abs); err != nil || !st.IsDir() {
 			return fmt.Errorf("--allow-dir %q: not a folder", d)
+		}
+		if err := tools.CheckAllowedDir(abs); err != nil {
+			return fmt.Errorf("--allow-dir %q: %w", d, err)
 		}
 		c.allowDirs[i] = abs
 	}

@@ -41,13 +41,16 @@ func TestConfigFromFlagsAndEnvironment(t *testing.T) {
 	if cfg.timeout != 2*time.Minute {
 		t.Errorf("a flag must win over its environment twin: timeout %s", cfg.timeout)
 	}
-	if cfg, _ := parseConfig(nil, getenv, io.Discard, io.Discard); cfg.timeout != 90*time.Second || len(cfg.allowDirs) != 1 {
-		t.Errorf("environment twin ignored or default folder missing: %+v", cfg)
+	// No folder is allowed by default (issue 11, attack 5): over stdio the
+	// client's roots are, when it declares them.
+	if cfg, _ := parseConfig(nil, getenv, io.Discard, io.Discard); cfg.timeout != 90*time.Second || len(cfg.allowDirs) != 0 {
+		t.Errorf("environment twin ignored, or a folder allowed by default: %+v", cfg)
 	}
 	if strings.Contains(cfg.String(), "k ") || strings.Contains(cfg.String(), "=k") {
 		t.Errorf("config string shows the key: %s", cfg)
 	}
-	for _, bad := range [][]string{{"--transport", "carrier-pigeon"}, {"--timeout", "soon"}, {"--workers", "0"}, {"--log-level", "loud"}, {"--allow-dir", "/no/such/dir"}, {"extra"}} {
+	for _, bad := range [][]string{{"--transport", "carrier-pigeon"}, {"--timeout", "soon"}, {"--workers", "0"}, {"--log-level", "loud"}, {"--allow-dir", "/no/such/dir"},
+		{"--allow-dir", "/"}, {"--allow-dir", "/proc"}, {"--allow-dir", "/proc/self"}, {"--allow-dir", "/sys"}, {"--allow-dir", "/dev"}, {"extra"}} {
 		if _, err := parseConfig(bad, getenv, io.Discard, io.Discard); err == nil {
 			t.Errorf("%v: accepted", bad)
 		}

@@ -70,11 +70,15 @@ func newServer(cfg config, logger *slog.Logger) (*server.MCPServer, error) {
 	)
 	deps := tools.Deps{
 		Client:   clientFor(cfg, client),
-		Files:    tools.Files{Roots: cfg.allowDirs, Fetch: tools.NewFetcher(cfg.allowPrivate, time.Minute)},
+		Files:    tools.Files{Roots: cfg.allowDirs, Hosted: cfg.transport != "stdio", Fetch: tools.NewFetcher(cfg.allowPrivate, time.Minute)},
 		Media:    tools.Media{Mode: cfg.mediaMode, Dir: cfg.outputDir, InlineMax: cfg.inlineMax, Hosted: cfg.transport != "stdio"},
 		Logger:   logger,
 		Timeouts: cfg.reliability.limits(cfg.timeout),
 		Poll:     cfg.reliability.poll,
+	}
+	if cfg.transport == "stdio" && len(cfg.allowDirs) == 0 {
+		// The client's roots are on this machine only when it runs us locally.
+		deps.Files.ClientRoots = tools.ClientRoots(s, logger.Warn)
 	}
 	if err := tools.Register(s, deps, cfg.tools, cfg.defaultModels); err != nil {
 		return nil, err

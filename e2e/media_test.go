@@ -76,7 +76,7 @@ func TestStdioMediaEndToEnd(t *testing.T) {
 		}
 	}
 	c, _, stderr := startStdio(t, work, "NANOGPT_BASE_URL="+fake.URL, "NANOGPT_API_KEY="+e2eKey,
-		"NANOGPT_MCP_OUTPUT_DIR="+outDir, "NANOGPT_MCP_MEDIA_OUTPUT=file")
+		"NANOGPT_MCP_OUTPUT_DIR="+outDir, "NANOGPT_MCP_MEDIA_OUTPUT=file", "NANOGPT_MCP_ALLOW_DIRS="+work)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 

@@ -41,7 +41,7 @@ func TestStdioEndToEnd(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("remember"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c, stdout, stderr := startStdio(t, dir, "NANOGPT_BASE_URL="+fake.URL, "NANOGPT_API_KEY="+e2eKey, "NANOGPT_MCP_LOG_LEVEL=debug")
+	c, stdout, stderr := startStdio(t, dir, "NANOGPT_BASE_URL="+fake.URL, "NANOGPT_API_KEY="+e2eKey, "NANOGPT_MCP_LOG_LEVEL=debug", "NANOGPT_MCP_ALLOW_DIRS="+dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	list, err := c.ListTools(ctx, mcp.ListToolsRequest{})
@@ -69,7 +69,7 @@ func TestStdioEndToEnd(t *testing.T) {
 		t.Errorf("ask: %+v", res)
 	}
 	if res := callAsk(map[string]any{"model": "m", "userPrompt": "read", "attachments": []any{map[string]any{"url": "notes.txt"}}}); res.IsError || mcp.GetTextFromContent(res.Content[0]) != "parts: xx" {
-		t.Errorf("ask with a local attachment (working directory allowed by default): %+v", res)
+		t.Errorf("ask with a local attachment (its folder allowed; a relative path is taken from it): %+v", res)
 	}
 	if res := callAsk(map[string]any{"model": "m", "userPrompt": "x", "temperature": 5}); !res.IsError || !strings.Contains(mcp.GetTextFromContent(res.Content[0]), "temperature") {
 		t.Errorf("invalid ask: %+v", res)

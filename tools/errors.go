@@ -84,7 +84,7 @@ func classify(err error) *Failure {
 	var te *nanogpt.TransportError
 	if errors.As(err, &te) || errors.Is(err, nanogpt.ErrStreamTruncated) {
 		return &Failure{Code: CodeUpstreamError, Message: "could not reach NanoGPT: " + err.Error(),
-			Next: "Check the network and NANOGPT_BASE_URL, then try again."}
+			Next: "Check the network and NANOGPT_BASE_URL, then try again.", cause: err}
 	}
 	return &Failure{Code: CodeInternal, Message: err.Error(), Next: "This is a bug in nanogpt-mcp; please report it."}
 }
@@ -145,6 +145,19 @@ func fromJobError(e *nanogpt.JobError) *Failure {
 		f.Code, f.Next = CodeContentPolicy, "Change the input so that it meets the provider's content policy."
 	case e.Status == "timeout":
 		f.Code, f.Next = CodeUpstreamTimeout, "The job did not finish in time and may still complete at NanoGPT; try again later or with a faster model."
+	}
+	return f
+}
+
+// forRemote is f as a remote caller (hosted) may see it: not where the
+// server's NanoGPT is, nor how its network fails (the server logs that).
+func (f *Failure) forRemote() *Failure {
+	var te *nanogpt.TransportError
+	if f.Code == CodeUpstreamError && (errors.As(f, &te) || errors.Is(f, nanogpt.ErrStreamTruncated)) {
+		g := *f
+		g.Message = "could not reach NanoGPT, or the connection broke (the server's log has the details)"
+		g.Next = "Try again in a moment; if it keeps failing, tell the server's operator."
+		return &g
 	}
 	return f
 }

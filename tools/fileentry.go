@@ -11,6 +11,8 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"runtime"
+	"slices"
 	"strings"
 )
 
@@ -24,11 +26,24 @@ type FileEntry struct {
 
 // Files decides where input files may come from: local folders and fetched URLs.
 type Files struct {
-	// Roots are the absolute folders whose files may be read. Empty: no local
-	// files (the hosted default). A relative path is taken from Roots[0].
+	// Roots are the absolute folders the operator allows (--allow-dir),
+	// checked with CheckAllowedDir. A relative path is taken from the first.
 	Roots []string
+	// ClientRoots, when set (over stdio), gives the client's roots for a
+	// call; they are read when the operator allows no folder.
+	ClientRoots func(ctx context.Context) []string
+	// Hosted callers are remote: messages name no folder of the server's.
+	Hosted bool
 	// Fetch downloads https URLs when the server itself needs the bytes.
 	Fetch *Fetcher
+}
+
+// roots are the folders a call may read from.
+func (f *Files) roots(ctx context.Context) []string {
+	if len(f.Roots) > 0 || f.ClientRoots == nil {
+		return f.Roots
+	}
+	return f.ClientRoots(ctx)
 }
 
 // input is a resolved FILE_ENTRY: either a remote https URL left for NanoGPT to
@@ -93,12 +108,12 @@ func (f *Files) open(ctx context.Context, e FileEntry, param string, max int64) 
 		if err != nil {
 			return nil, invalidCause(err, "%s.url: %v", param, err)
 		}
-		return f.readLocal(in, e, p, param, max)
+		return f.readLocal(ctx, in, e, p, param, max)
 	}
 	if m := schemeRE.FindStringSubmatch(raw); m != nil {
 		return nil, invalid("%s.url: the %q scheme is not supported (allowed: https://, data:, a local path or file://)", param, strings.ToLower(m[1]))
 	}
-	return f.readLocal(in, e, raw, param, max)
+	return f.readLocal(ctx, in, e, raw, param, max)
 }
 
 // Lifted is a data: URL that the transport took out of the request before
@@ -168,20 +183,33 @@ func (f *Files) load(ctx context.Context, e FileEntry, param string, max int64) 
 
 // readLocal reads a local file inside one of the allowed roots. The root is
 // opened with os.Root, so neither ".." nor a symlink can lead outside it.
-func (f *Files) readLocal(in *input, e FileEntry, p, param string, max int64) (*input, error) {
-	if len(f.Roots) == 0 {
-		return nil, invalid("%s.url: local files cannot be read by this server (it is hosted, or no folder is allowed); pass an https:// or data: URL", param)
+func (f *Files) readLocal(ctx context.Context, in *input, e FileEntry, p, param string, max int64) (*input, error) {
+	roots := f.roots(ctx)
+	if len(roots) == 0 {
+		if f.Hosted {
+			return nil, invalid("%s.url: local files cannot be read by this server; pass an https:// or data: URL", param)
+		}
+		return nil, invalid("%s.url: local files cannot be read here (%s): no folder is allowed. Start the server with --allow-dir <folder> "+
+			"(or NANOGPT_MCP_ALLOW_DIRS) to allow one, or use a client that declares its roots; or pass an https:// or data: URL", param, p)
 	}
+	given := p
 	if !filepath.IsAbs(p) {
-		p = filepath.Join(f.Roots[0], p)
+		p = filepath.Join(roots[0], p)
 	}
 	p = filepath.Clean(p)
-	for _, root := range f.Roots {
-		rel, err := filepath.Rel(root, p)
-		if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+	if runtime.GOOS != "windows" && slices.ContainsFunc(neverRead, func(d string) bool { return within(p, d) }) {
+		return nil, invalid("%s.url: %s is in a system folder whose files are never read", param, given)
+	}
+	for _, root := range roots {
+		if !within(p, root) {
 			continue
 		}
-		data, err := readInRoot(root, rel, max)
+		rel, _ := filepath.Rel(root, p)
+		shown := shownPaths{file: p, root: root}
+		if f.Hosted { // the path as given, and no folder of the server's
+			shown = shownPaths{file: given, root: "(the server's)"}
+		}
+		data, err := readInRoot(root, rel, shown, max)
 		if err != nil {
 			return nil, invalidCause(err, "%s.url: %v", param, err)
 		}
@@ -192,7 +220,10 @@ func (f *Files) readLocal(in *input, e FileEntry, p, param string, max int64) (*
 		}
 		return in, nil
 	}
-	return nil, invalid("%s.url: %s is outside the allowed folders (%s)", param, p, strings.Join(f.Roots, ", "))
+	if f.Hosted {
+		return nil, invalid("%s.url: %s is outside the folders this server may read", param, given)
+	}
+	return nil, invalid("%s.url: %s is outside the allowed folders (%s)", param, p, strings.Join(roots, ", "))
 }
 
 // humanBytes renders a size like 3 MB or 512 KB (binary units).

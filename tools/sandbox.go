@@ -12,11 +12,14 @@ import (
 	"github.com/nanogpt-mcp/nanogpt-mcp/nanogpt"
 )
 
-func readInRoot(root, rel string, max int64) ([]byte, error) {
-	name := filepath.Join(root, rel)
+// readInRoot reads root/rel, at most max bytes, through os.Root. Messages name
+// the file and the folder as shown says (a remote caller is not told the
+// server's folders).
+func readInRoot(root, rel string, shown shownPaths, max int64) ([]byte, error) {
+	name, folder := shown.file, shown.root
 	r, err := os.OpenRoot(root)
 	if err != nil {
-		return nil, fmt.Errorf("the allowed folder %s cannot be opened: %w", root, err)
+		return nil, fmt.Errorf("the allowed folder %s cannot be opened: %w", folder, pathless(err))
 	}
 	defer r.Close()
 	// Stat before opening, so a FIFO or device is refused instead of blocking Open.
@@ -35,9 +38,9 @@ func readInRoot(root, rel string, max int64) ([]byte, error) {
 		case errors.Is(err, fs.ErrNotExist):
 			return nil, fmt.Errorf("%s does not exist", name)
 		case escapes(err):
-			return nil, fmt.Errorf("%s leads outside the allowed folder %s (through .. or a symlink)", name, root)
+			return nil, fmt.Errorf("%s leads outside the allowed folder %s (through .. or a symlink)", name, folder)
 		}
-		return nil, fmt.Errorf("%s cannot be read: %w", name, err)
+		return nil, fmt.Errorf("%s cannot be read: %w", name, pathless(err))
 	}
 	if !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s is not a regular file", name)
@@ -48,9 +51,9 @@ func readInRoot(root, rel string, max int64) ([]byte, error) {
 	file, err := r.Open(rel)
 	if err != nil {
 		if escapes(err) {
-			return nil, fmt.Errorf("%s leads outside the allowed folder %s (through .. or a symlink)", name, root)
+			return nil, fmt.Errorf("%s leads outside the allowed folder %s (through .. or a symlink)", name, folder)
 		}
-		return nil, fmt.Errorf("%s cannot be read: %w", name, err)
+		return nil, fmt.Errorf("%s cannot be read: %w", name, pathless(err))
 	}
 	defer file.Close()
 	if st, err = file.Stat(); err != nil || !st.Mode().IsRegular() {
@@ -61,7 +64,7 @@ func readInRoot(root, rel string, max int64) ([]byte, error) {
 	case errors.Is(err, nanogpt.ErrTooLarge): // it grew since it was measured
 		return nil, tooLarge("%s is larger than %s", name, humanBytes(max))
 	case err != nil:
-		return nil, fmt.Errorf("%s cannot be read: %w", name, err)
+		return nil, fmt.Errorf("%s cannot be read: %w", name, pathless(err))
 	}
 	return data, nil
 }
@@ -121,4 +124,16 @@ func fileURLPath(raw string) (string, error) {
 // isDrive reports whether s is a Windows drive such as C:.
 func isDrive(s string) bool {
 	return len(s) == 2 && s[1] == ':' && ('a' <= s[0]|0x20 && s[0]|0x20 <= 'z')
+}
+
+// shownPaths are the names a message gives a file and its folder.
+type shownPaths struct{ file, root string }
+
+// pathless drops the path a *fs.PathError carries (it names the server's folders).
+func pathless(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }

@@ -224,6 +224,12 @@ func (t tool[In, Out]) handler(d *Deps, validator *schemas.Schema, defaultModel 
 		}
 		if f != nil {
 			d.Logger.Info("tool call failed", "tool", t.Name, "code", f.Code, "status", f.Status, "duration", time.Since(start))
+			if d.Files.Hosted {
+				if g := f.forRemote(); g != f {
+					d.Logger.Warn("NanoGPT unreachable", "tool", t.Name, "err", f.Message)
+					f = g
+				}
+			}
 			return errorResult(f), nil
 		}
 		d.Logger.Debug("tool call done", "tool", t.Name, "duration", time.Since(start))
