@@ -43,21 +43,26 @@ type config struct {
 
 // hostingConfig is the part of the configuration for the HTTP transports.
 type hostingConfig struct {
-	tokens            []string // access tokens; never print them
-	allowNoAuth       bool
-	keyMode           string // server | caller
-	tokenHeader       string
-	origins           []string
-	hosts             []string
-	publicURL         string
-	maxBody           int64
-	rateLimit         int
-	maxConcurrent     int
-	stateless         bool
-	shutdownTimeout   time.Duration
-	readHeaderTimeout time.Duration
-	idleTimeout       time.Duration
-	serverKeyIgnored  bool // caller mode dropped NANOGPT_API_KEY
+	tokens               []string // access tokens; never print them
+	allowNoAuth          bool
+	keyMode              string // server | caller
+	tokenHeader          string
+	origins              []string
+	hosts                []string
+	publicURL            string
+	maxBody              int64
+	maxBodies            int64
+	maxSessions          int
+	maxSessionsPerCaller int
+	sessionIdleTimeout   time.Duration
+	rateLimit            int
+	maxConcurrent        int
+	stateless            bool
+	shutdownTimeout      time.Duration
+	readHeaderTimeout    time.Duration
+	readTimeout          time.Duration
+	idleTimeout          time.Duration
+	serverKeyIgnored     bool // caller mode dropped NANOGPT_API_KEY
 }
 
 // reliabilityConfig is the part of the configuration for time limits, retries and polling.
@@ -164,8 +169,16 @@ func options() []option {
 			help: "where clients reach this server, when a proxy serves it under a path prefix (e.g. https://tools.example.com/nanogpt); legacy SSE clients are told to post messages there. Default: relative to the request"},
 		{name: "max-body", arg: "size", def: "16MiB", set: size(func(c *config) *int64 { return &c.hosting.maxBody }, 1024),
 			help: "cap on one request body, e.g. 16MiB or 1048576; larger requests get 413. The default fits a 10 MiB image sent as a data: URL"},
+		{name: "max-bodies", arg: "size", def: "256MiB", set: size(func(c *config) *int64 { return &c.hosting.maxBodies }, 1024),
+			help: "cap on the bytes of all request bodies held at once (each counts its announced size until its request ends); over it, requests get 503 with Retry-After. Bounds the memory that large bodies can take, whoever sends them"},
+		{name: "max-sessions", arg: "n", def: "1000", set: count(func(c *config) *int { return &c.hosting.maxSessions }, 1, 1<<20),
+			help: "sessions held at once, streamable HTTP sessions and legacy SSE streams together; over it, a new one gets 503"},
+		{name: "max-sessions-per-caller", arg: "n", def: "32", set: count(func(c *config) *int { return &c.hosting.maxSessionsPerCaller }, 1, 1<<20),
+			help: "sessions one caller may hold at once; over it, a new one gets 429 (sessions end with DELETE, with their SSE stream, or when idle)"},
+		{name: "session-idle-timeout", arg: "duration", def: "30m", set: duration(func(c *config) *time.Duration { return &c.hosting.sessionIdleTimeout }),
+			help: "how long an unused streamable HTTP session lives"},
 		{name: "rate-limit", arg: "n", def: "60", set: count(func(c *config) *int { return &c.hosting.rateLimit }, 0, 1<<30),
-			help: "tool calls per minute per caller (bursts up to n, refilled continuously); more get 429 with Retry-After. 0 turns it off. A caller is their key (--key-mode caller), else their access token, else their address"},
+			help: "tool calls (and initialize requests) per minute per caller (bursts up to n, refilled continuously); more get 429 with Retry-After. 0 turns it off. A caller is their key (--key-mode caller), else their access token, else their address"},
 		{name: "max-concurrent", arg: "n", def: "8", set: count(func(c *config) *int { return &c.hosting.maxConcurrent }, 0, 1<<30),
 			help: "tool calls one caller may have in flight; more get 429 with Retry-After. 0 turns it off"},
 		{name: "stateless", set: boolean(func(c *config) *bool { return &c.hosting.stateless }),
@@ -174,6 +187,8 @@ func options() []option {
 			help: "how long in-flight calls get to finish after SIGTERM before they are cancelled; keep it below your orchestrator's grace period"},
 		{name: "read-header-timeout", arg: "duration", def: "10s", set: duration(func(c *config) *time.Duration { return &c.hosting.readHeaderTimeout }),
 			help: "how long a client may take to send request headers (slow clients are cut off)"},
+		{name: "read-timeout", arg: "duration", def: "1m", set: duration(func(c *config) *time.Duration { return &c.hosting.readTimeout }),
+			help: "how long a client may take to send a whole request, its body included, authenticated or not; a slower one is cut off"},
 		{name: "idle-timeout", arg: "duration", def: "2m", set: duration(func(c *config) *time.Duration { return &c.hosting.idleTimeout }),
 			help: "how long an idle keep-alive connection stays open; keep it above your load balancer's idle timeout"},
 	}

@@ -45,16 +45,22 @@ func newHTTPHost(cfg config, s *server.MCPServer, logger *slog.Logger) (*httpHos
 	hc := cfg.hosting
 	serverKey := cfg.apiKey != ""
 	gate, err := hosting.New(hosting.Options{
-		Tokens:         hc.tokens,
-		TokenHeader:    hc.tokenHeader,
-		CallerKeys:     hc.callerKeys(),
-		AllowedOrigins: hc.origins,
-		AllowedHosts:   hc.hosts,
-		MaxBody:        hc.maxBody,
-		RateLimit:      hc.rateLimit,
-		MaxConcurrent:  hc.maxConcurrent,
-		KeepAlive:      30 * time.Second,
-		Logger:         logger,
+		Tokens:               hc.tokens,
+		TokenHeader:          hc.tokenHeader,
+		CallerKeys:           hc.callerKeys(),
+		AllowedOrigins:       hc.origins,
+		AllowedHosts:         hc.hosts,
+		MaxBody:              hc.maxBody,
+		BodyReadTimeout:      hc.readTimeout,
+		MaxBodies:            hc.maxBodies,
+		RateLimit:            hc.rateLimit,
+		MaxConcurrent:        hc.maxConcurrent,
+		MaxSessions:          hc.maxSessions,
+		MaxSessionsPerCaller: hc.maxSessionsPerCaller,
+		SessionIdleTimeout:   hc.sessionIdleTimeout,
+		Stateless:            hc.stateless,
+		KeepAlive:            30 * time.Second,
+		Logger:               logger,
 		Ready: func() error {
 			if !hc.callerKeys() && !serverKey {
 				return errors.New("NANOGPT_API_KEY is not set")
@@ -109,7 +115,8 @@ func newHTTPHost(cfg config, s *server.MCPServer, logger *slog.Logger) (*httpHos
 			// client to one replica): every POST stands alone.
 			shOpts = append(shOpts, server.WithStateLess(true), server.WithDisableStreaming(true))
 		} else {
-			shOpts = append(shOpts, server.WithSessionIdleTTL(30*time.Minute))
+			// Sessions are the Gate's: bounded, and bound to their caller.
+			shOpts = append(shOpts, server.WithSessionIdManagerResolver(gate.SessionIDs()), server.WithSessionIdleTTL(hc.sessionIdleTimeout))
 		}
 		h.sh = server.NewStreamableHTTPServer(s, shOpts...)
 		endpoints.Streamable = h.sh

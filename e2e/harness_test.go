@@ -97,8 +97,9 @@ func startHTTP(t *testing.T, vars []string, args ...string) string {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	exited := make(chan struct{})
+	var exitErr error
+	go func() { exitErr = cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		<-exited
@@ -109,8 +110,8 @@ func startHTTP(t *testing.T, vars []string, args ...string) string {
 			return "http://" + m[1]
 		}
 		select {
-		case err := <-exited:
-			t.Fatalf("exited: %v\n%s", err, stderr.String())
+		case <-exited:
+			t.Fatalf("exited: %v\n%s", exitErr, stderr.String())
 		default:
 		}
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/nanogpt-mcp/nanogpt-mcp/capped"
 	"github.com/nanogpt-mcp/nanogpt-mcp/jsonrpc"
 )
 
@@ -51,6 +52,10 @@ type Gate struct {
 	idle     chan struct{} // closed when inflight drops to 0
 	streams  map[string]*sseStream
 	live     map[string][]*liveCall // tool calls a cancellation can reach, by callKey
+
+	bodies    *budget
+	sessions  *sessionRegistry
+	stateless bool
 }
 
 // New builds a Gate from o.
@@ -107,6 +112,9 @@ func New(o Options) (*Gate, error) {
 	if g.now == nil {
 		g.now = time.Now
 	}
+	g.bodies = &budget{left: cmp.Or(o.MaxBodies, DefaultMaxBodies)}
+	g.sessions = newSessionRegistry(o, g.now)
+	g.stateless = o.Stateless
 	return g, nil
 }
 
@@ -183,6 +191,12 @@ type bodyCtxKey struct{}
 // the request's context and the body buffered.
 func (g *Gate) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Every request, authenticated or not, has a bounded time to arrive
+		// whole (its headers are bounded by the server's ReadHeaderTimeout);
+		// the deadline is lifted only once the Gate has admitted it and read
+		// its body. A refused request keeps it, and its connection closes.
+		rc := http.NewResponseController(w)
+		_ = rc.SetReadDeadline(time.Now().Add(g.bodyReadTimeout))
 		if !g.hostAllowed(r) {
 			g.refuse(w, r, nil, &refusal{status: http.StatusForbidden, reason: "Host not allowed",
 				msg: fmt.Sprintf("forbidden: Host %q is not allowed (DNS-rebinding protection; see --allowed-host)", r.Host)})
@@ -212,12 +226,24 @@ func (g *Gate) guard(next http.Handler) http.Handler {
 		}
 		ctx := context.WithValue(r.Context(), callerCtxKey{}, caller)
 		if r.ContentLength > g.maxBody {
-			w.Header().Set("Connection", "close")
 			g.refuse(w, r, &caller, g.tooLarge())
 			return
 		}
 		if r.Method == http.MethodPost && r.Body != nil && r.Body != http.NoBody {
-			body, ref := g.readBody(w, r)
+			// The bytes of all bodies held at once are bounded too: a body
+			// takes its announced size (or the cap) from the budget until
+			// its request ends.
+			size := r.ContentLength
+			if size < 0 {
+				size = g.maxBody
+			}
+			if !g.bodies.take(size) {
+				g.refuse(w, r, &caller, &refusal{status: http.StatusServiceUnavailable, retryAfter: 1, reason: "bodies in flight",
+					msg: "service unavailable: the server is reading as many request bodies as it may hold; retry in a moment"})
+				return
+			}
+			defer g.bodies.give(size)
+			body, ref := g.readBody(r)
 			if ref != nil {
 				g.refuse(w, r, &caller, ref)
 				return
@@ -228,6 +254,7 @@ func (g *Gate) guard(next http.Handler) http.Handler {
 		} else if r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, g.maxBody)
 		}
+		_ = rc.SetReadDeadline(time.Time{}) // admitted: a long call or stream must not hit it later
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
@@ -237,22 +264,15 @@ func (g *Gate) tooLarge() *refusal {
 		msg: fmt.Sprintf("request entity too large: the body exceeds %d bytes (see --max-body)", g.maxBody)}
 }
 
-// readBody reads at most maxBody bytes within bodyReadTimeout.
-func (g *Gate) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *refusal) {
-	rc := http.NewResponseController(w)
-	deadline := rc.SetReadDeadline(time.Now().Add(g.bodyReadTimeout)) == nil
-	body, err := io.ReadAll(io.LimitReader(r.Body, g.maxBody+1))
-	if err != nil || int64(len(body)) > g.maxBody {
-		// Close the connection rather than read the rest of the body; the
-		// deadline stays so that nothing waits on this client any more.
-		w.Header().Set("Connection", "close")
-		if err != nil {
-			return nil, &refusal{status: http.StatusBadRequest, reason: "body unreadable", msg: "bad request: the body could not be read in time"}
-		}
+// readBody reads at most maxBody bytes, within the request's deadline, into
+// one buffer of the announced size.
+func (g *Gate) readBody(r *http.Request) ([]byte, *refusal) {
+	body, err := capped.Read(r.Body, r.ContentLength, g.maxBody)
+	switch {
+	case errors.Is(err, capped.ErrTooLarge):
 		return nil, g.tooLarge()
-	}
-	if deadline {
-		_ = rc.SetReadDeadline(time.Time{}) // a long call must not hit it later
+	case err != nil:
+		return nil, &refusal{status: http.StatusBadRequest, reason: "body unreadable", msg: "bad request: the body could not be read in time"}
 	}
 	return body, nil
 }
@@ -321,6 +341,10 @@ func (g *Gate) refuse(w http.ResponseWriter, r *http.Request, c *Caller, ref *re
 	if ref.retryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(ref.retryAfter))
 	}
+	// A refused request's connection closes, and its unread body is not
+	// drained: a client must not hold a connection by trickling one.
+	w.Header().Set("Connection", "close")
+	defer func() { _ = http.NewResponseController(w).SetReadDeadline(time.Now()) }()
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(ref.status)
@@ -402,6 +426,16 @@ func (g *Gate) streamable(next Streamable) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := r.Context().Value(bodyCtxKey{}).([]byte)
 		hr := &server.HTTPRequest{Method: r.Method, URL: r.URL, Header: r.Header, Body: body, Context: r.Context()}
+		if (r.Method == http.MethodGet || r.Method == http.MethodDelete) && !g.stateless {
+			// mcp-go checks no session id on a GET, and fails a DELETE it
+			// cannot do with a 500: the Gate checks that the session is the
+			// caller's own first.
+			caller, _ := CallerFrom(r.Context())
+			if id := r.Header.Get("Mcp-Session-Id"); (id != "" || r.Method == http.MethodDelete) && g.sessions.validate(id, caller.bucket) != nil {
+				g.refuse(w, r, &caller, &refusal{status: http.StatusNotFound, reason: "unknown session", msg: "not found: no such session (Invalid session ID)"})
+				return
+			}
+		}
 		if r.Method == http.MethodGet {
 			// The optional listening stream: keep-alives, nothing to count.
 			g.withKeepAlive(&streamWriter{ResponseWriter: w, g: g}, r, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -426,6 +460,23 @@ func (g *Gate) streamable(next Streamable) http.Handler {
 		ps := newPostStream(w)
 		defer ps.finish()
 		ctx := context.WithValue(r.Context(), bindCtxKey{}, g.abortCtx)
+		if m.kind == msgRequest && m.Method == "initialize" && !g.stateless {
+			// A session is a client's to hold: initialize counts against
+			// the rate limit like a tool call, and needs a free session.
+			rels, ref := g.admit(caller, 1)
+			if ref == nil {
+				defer rels[0]()
+				var res *reservation
+				if res, ref = g.sessions.reserve(caller); res != nil {
+					defer res.release()
+					ctx = context.WithValue(ctx, reservationKey{}, res)
+				}
+			}
+			if ref != nil {
+				g.refuse(w, r, &caller, ref)
+				return
+			}
+		}
 		if m.kind == msgRequest && m.Method == "tools/call" {
 			rels, ref := g.admit(caller, 1)
 			if ref != nil {
@@ -458,6 +509,28 @@ func (p plainWriter) Flush() {
 func (p plainWriter) CanStream() bool {
 	_, ok := p.ResponseWriter.(http.Flusher)
 	return ok
+}
+
+// budget is a count of bytes that requests take and give back.
+type budget struct {
+	mu   sync.Mutex
+	left int64
+}
+
+func (b *budget) take(n int64) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if n > b.left {
+		return false
+	}
+	b.left -= n
+	return true
+}
+
+func (b *budget) give(n int64) {
+	b.mu.Lock()
+	b.left += n
+	b.mu.Unlock()
 }
 
 var errStreamGone = errors.New("hosting: the SSE stream of this call closed")

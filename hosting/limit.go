@@ -75,7 +75,7 @@ func (g *Gate) admit(c Caller, n int) ([]func(), *refusal) {
 		if wait := g.limiter.take(c.bucket, n, g.now()); wait > 0 {
 			secs := int(math.Ceil(wait.Seconds()))
 			return nil, &refusal{status: http.StatusTooManyRequests, retryAfter: secs, reason: "rate limit",
-				msg: fmt.Sprintf("too many requests: at most %d tool calls per minute per caller; retry in %d s", int(g.limiter.perMinute), secs)}
+				msg: fmt.Sprintf("too many requests: at most %d tool calls per minute per caller (initialize counts as one); retry in %d s", int(g.limiter.perMinute), secs)}
 		}
 	}
 	g.active[c.bucket] += n

@@ -23,6 +23,7 @@ import (
 const (
 	DefaultMaxBody         = 16 << 20 // a 10 MiB image as a data: URL is ~13.4 MiB
 	DefaultBodyReadTimeout = time.Minute
+	DefaultMaxBodies       = 256 << 20
 	MinTokenLength         = 16
 	maxKeyLength           = 4096
 )
@@ -57,6 +58,19 @@ type Options struct {
 	RateLimit int
 	// MaxConcurrent caps the tool calls one caller has in flight. 0: no cap.
 	MaxConcurrent int
+	// MaxBodies caps the bytes of all request bodies held at once (a body
+	// counts its announced size, or MaxBody, until its request ends); over
+	// it, 503. 0: DefaultMaxBodies.
+	MaxBodies int64
+	// MaxSessions caps the sessions (streamable HTTP sessions and legacy SSE
+	// streams) held at once, and MaxSessionsPerCaller those of one caller.
+	// 0: no cap.
+	MaxSessions, MaxSessionsPerCaller int
+	// Stateless says streamable HTTP serves no sessions (--stateless).
+	Stateless bool
+	// SessionIdleTimeout ends a streamable HTTP session unused for that long.
+	// 0: never (not recommended).
+	SessionIdleTimeout time.Duration
 	// KeepAlive is how often an idle event stream (GET /sse, GET /mcp) gets an
 	// SSE comment, so proxies do not cut it. 0: never.
 	KeepAlive time.Duration
@@ -89,7 +103,8 @@ func (o Options) Validate() error {
 			errs = append(errs, fmt.Errorf("allowed host %q is not a host or host:port", h))
 		}
 	}
-	if o.MaxBody < 0 || o.RateLimit < 0 || o.MaxConcurrent < 0 || o.BodyReadTimeout < 0 || o.KeepAlive < 0 {
+	if o.MaxBody < 0 || o.RateLimit < 0 || o.MaxConcurrent < 0 || o.BodyReadTimeout < 0 || o.KeepAlive < 0 ||
+		o.MaxBodies < 0 || o.MaxSessions < 0 || o.MaxSessionsPerCaller < 0 || o.SessionIdleTimeout < 0 {
 		errs = append(errs, errors.New("limits must not be negative"))
 	}
 	return errors.Join(errs...)

@@ -26,14 +26,15 @@ import (
 
 // sseStream is one GET /sse connection.
 type sseStream struct {
-	id      string
-	owner   Caller
-	ctx     context.Context // cancelled when the stream ends (or on Abort)
-	cancel  context.CancelCauseFunc
-	sw      *streamWriter
-	closed  bool               // guarded by Gate.mu
-	pending map[string][]*call // by JSON-RPC id; guarded by Gate.mu
-	dropped map[string]int     // ids of cancelled calls whose answers are not sent; guarded by Gate.mu
+	id          string
+	owner       Caller
+	ctx         context.Context // cancelled when the stream ends (or on Abort)
+	cancel      context.CancelCauseFunc
+	sw          *streamWriter
+	reservation *reservation       // its place among the sessions
+	closed      bool               // guarded by Gate.mu
+	pending     map[string][]*call // by JSON-RPC id; guarded by Gate.mu
+	dropped     map[string]int     // ids of cancelled calls whose answers are not sent; guarded by Gate.mu
 }
 
 // call is a tool call waiting for its response on the stream.
@@ -58,6 +59,9 @@ func (g *Gate) SSESessionID(ctx context.Context, r *http.Request) (string, error
 		st.id = id
 		g.streams[id] = st
 		g.mu.Unlock()
+		if st.reservation != nil {
+			st.reservation.add(id, true)
+		}
 	}
 	return id, nil
 }
@@ -71,8 +75,14 @@ func (g *Gate) sseStream(next http.Handler) http.Handler {
 			return
 		}
 		caller, _ := CallerFrom(r.Context())
+		res, ref := g.sessions.reserve(caller) // a stream is a session
+		if ref != nil {
+			g.refuse(w, r, &caller, ref)
+			return
+		}
+		defer res.release()
 		ctx, cancel := context.WithCancelCause(g.abortCtx)
-		st := &sseStream{owner: caller, ctx: ctx, cancel: cancel, pending: map[string][]*call{}, dropped: map[string]int{}}
+		st := &sseStream{owner: caller, ctx: ctx, cancel: cancel, pending: map[string][]*call{}, dropped: map[string]int{}, reservation: res}
 		defer g.endStream(st)
 		sw := &streamWriter{ResponseWriter: w, g: g, st: st}
 		st.sw = sw
@@ -85,6 +95,7 @@ func (g *Gate) endStream(st *sseStream) {
 	g.mu.Lock()
 	if st.id != "" {
 		delete(g.streams, st.id)
+		g.sessions.remove(st.id)
 	}
 	st.closed = true
 	pending := st.pending
@@ -153,6 +164,14 @@ func (g *Gate) sseMessage(next http.Handler) http.Handler {
 			}
 		}
 		ctx := context.WithValue(r.Context(), bindCtxKey{}, st.ctx)
+		if m.kind == msgRequest && m.Method == "initialize" { // counted like a tool call, as on /mcp
+			rels, ref := g.admit(caller, 1)
+			if ref != nil {
+				g.refuse(w, r, &caller, ref)
+				return
+			}
+			defer rels[0]()
+		}
 		var c *call
 		if m.kind == msgRequest && m.Method == "tools/call" {
 			rels, ref := g.admit(caller, 1)

@@ -16,6 +16,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/nanogpt-mcp/nanogpt-mcp/capped"
 )
 
 // DefaultBaseURL is NanoGPT's public host. Paths such as /api/v1/chat/completions
@@ -228,7 +230,7 @@ func (c *Client) sendOnce(req *http.Request) (*http.Response, error) {
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		defer resp.Body.Close()
-		body, _ := ReadAtMost(resp.Body, resp.ContentLength, maxErrorBody)
+		body, _ := capped.Read(resp.Body, resp.ContentLength, maxErrorBody)
 		return nil, parseAPIError(resp.StatusCode, resp.Header, body)
 	}
 	return resp, nil
@@ -246,7 +248,7 @@ func (c *Client) postJSON(ctx context.Context, path string, in, out any) error {
 
 // decodeJSON decodes a success body, reporting a non-JSON body as an upstream error.
 func decodeJSON(resp *http.Response, path string, out any) error {
-	data, err := ReadAtMost(resp.Body, resp.ContentLength, maxJSONBody)
+	data, err := capped.Read(resp.Body, resp.ContentLength, maxJSONBody)
 	if err != nil {
 		return &TransportError{Op: "read " + path, Err: err}
 	}
@@ -257,37 +259,6 @@ func decodeJSON(resp *http.Response, path string, out any) error {
 	}
 	return nil
 }
-
-// ReadAtMost reads r to its end, but no more than limit bytes: beyond that it
-// returns what it read and ErrTooLarge. size is the length announced (-1 when
-// unknown): the buffer is then allocated once at that size, since io.ReadAll's
-// doubling would leave up to as much again of a large body (base64 images,
-// audio) behind as garbage.
-func ReadAtMost(r io.Reader, size, limit int64) ([]byte, error) {
-	if size < 0 || size > limit {
-		size = 512
-	}
-	data := make([]byte, 0, size+1) // +1: reaching EOF needs room for one more read
-	for {
-		if len(data) == cap(data) {
-			data = append(data, 0)[:len(data)] // it grew since it was announced
-		}
-		n, err := r.Read(data[len(data):min(cap(data), int(limit)+1)])
-		data = data[:len(data)+n]
-		if int64(len(data)) > limit {
-			return data[:limit], ErrTooLarge
-		}
-		if err == io.EOF {
-			return data, nil
-		}
-		if err != nil {
-			return data, err
-		}
-	}
-}
-
-// ErrTooLarge reports a body over its cap.
-var ErrTooLarge = errors.New("body too large")
 
 // TransportError is a failure to reach NanoGPT or to read its answer.
 type TransportError struct {
@@ -373,7 +344,7 @@ func (c *Client) Download(ctx context.Context, rawURL string, limit int64) (_ []
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		body, _ := ReadAtMost(resp.Body, resp.ContentLength, maxErrorBody)
+		body, _ := capped.Read(resp.Body, resp.ContentLength, maxErrorBody)
 		e := parseAPIError(resp.StatusCode, resp.Header, body)
 		e.Message = "download " + where + ": " + e.Message
 		return nil, "", e
@@ -381,12 +352,12 @@ func (c *Client) Download(ctx context.Context, rawURL string, limit int64) (_ []
 	if resp.ContentLength > limit {
 		return nil, "", fmt.Errorf("nanogpt: download %s: %d bytes is more than the %d-byte limit", where, resp.ContentLength, limit)
 	}
-	data, err := ReadAtMost(resp.Body, resp.ContentLength, limit)
+	data, err := capped.Read(resp.Body, resp.ContentLength, limit)
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return nil, "", fmt.Errorf("nanogpt: download %s: %w", where, ctxErr)
 		}
-		if errors.Is(err, ErrTooLarge) {
+		if errors.Is(err, capped.ErrTooLarge) {
 			return nil, "", fmt.Errorf("nanogpt: download %s: more than the %d-byte limit", where, limit)
 		}
 		return nil, "", &TransportError{Op: "read download " + where, Err: err}

@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/nanogpt-mcp/nanogpt-mcp/capped"
 )
 
 // SpeechRequest is the body of POST /api/v1/audio/speech.
@@ -123,12 +125,12 @@ func (c *Client) postSpeech(ctx context.Context, req SpeechRequest) (*Speech, *s
 	if resp.ContentLength > maxAudioBody {
 		return nil, nil, 0, invalid(fmt.Sprintf("NanoGPT's speech answer is %d bytes, more than the %d-byte limit", resp.ContentLength, maxAudioBody))
 	}
-	data, err := ReadAtMost(resp.Body, resp.ContentLength, maxAudioBody)
+	data, err := capped.Read(resp.Body, resp.ContentLength, maxAudioBody)
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return nil, nil, 0, fmt.Errorf("nanogpt: read %s: %w", speechPath, ctxErr)
 		}
-		if errors.Is(err, ErrTooLarge) {
+		if errors.Is(err, capped.ErrTooLarge) {
 			return nil, nil, 0, invalid(fmt.Sprintf("NanoGPT's speech answer is more than the %d-byte limit", maxAudioBody))
 		}
 		return nil, nil, 0, &TransportError{Op: "read " + speechPath, Err: err}

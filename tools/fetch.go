@@ -12,7 +12,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/nanogpt-mcp/nanogpt-mcp/nanogpt"
+	"github.com/nanogpt-mcp/nanogpt-mcp/capped"
 )
 
 // Fetcher downloads https URLs on the server's own behalf, refusing addresses
@@ -185,8 +185,8 @@ func (f *Fetcher) Get(ctx context.Context, rawURL string, max int64) ([]byte, st
 	if resp.ContentLength > max {
 		return nil, "", &FetchError{URL: rawURL, Reason: fmt.Sprintf("it is %s; at most %s allowed here", humanBytes(resp.ContentLength), humanBytes(max))}
 	}
-	data, err := nanogpt.ReadAtMost(resp.Body, resp.ContentLength, max)
-	if errors.Is(err, nanogpt.ErrTooLarge) {
+	data, err := capped.Read(resp.Body, resp.ContentLength, max)
+	if errors.Is(err, capped.ErrTooLarge) {
 		return nil, "", &FetchError{URL: rawURL, Reason: fmt.Sprintf("it is larger than %s, the most allowed here", humanBytes(max))}
 	}
 	if err != nil || ctx.Err() != nil { // a read cut short by the deadline can end like a clean EOF

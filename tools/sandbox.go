@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/nanogpt-mcp/nanogpt-mcp/nanogpt"
+	"github.com/nanogpt-mcp/nanogpt-mcp/capped"
 )
 
 // readInRoot reads root/rel, at most max bytes, through os.Root. Messages name
@@ -59,9 +59,9 @@ func readInRoot(root, rel string, shown shownPaths, max int64) ([]byte, error) {
 	if st, err = file.Stat(); err != nil || !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s is not a regular file", name)
 	}
-	data, err := nanogpt.ReadAtMost(file, st.Size(), max)
+	data, err := capped.Read(file, st.Size(), max)
 	switch {
-	case errors.Is(err, nanogpt.ErrTooLarge): // it grew since it was measured
+	case errors.Is(err, capped.ErrTooLarge): // it grew since it was measured
 		return nil, tooLarge("%s is larger than %s", name, humanBytes(max))
 	case err != nil:
 		return nil, fmt.Errorf("%s cannot be read: %w", name, pathless(err))
