@@ -125,6 +125,24 @@ func (c *mcpSession) open(ctx context.Context) error {
 	return nil
 }
 
+// close ends the session (DELETE), as a well-behaved client does: the
+// server caps the sessions one caller holds.
+func (c *mcpSession) close(ctx context.Context) {
+	if c.session == "" {
+		return
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, c.url, nil)
+	if err != nil {
+		return
+	}
+	req.Header.Set("Mcp-Session-Id", c.session)
+	req.Header.Set("MCP-Protocol-Version", protocolVersion)
+	if resp, err := c.hc.Do(req); err == nil {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+}
+
 // loadResult is one throughput run.
 type loadResult struct {
 	calls     int
@@ -142,6 +160,13 @@ func runLoad(s *httpServer, clients int, warm, dur time.Duration) (loadResult, e
 	hc := &http.Client{Transport: tr, Timeout: 30 * time.Second}
 	ctx := context.Background()
 	sessions := make([]*mcpSession, clients)
+	defer func() {
+		for _, c := range sessions {
+			if c != nil {
+				c.close(ctx)
+			}
+		}
+	}()
 	for i := range sessions {
 		sessions[i] = &mcpSession{hc: hc, url: s.url}
 		if err := sessions[i].open(ctx); err != nil {

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -301,12 +302,42 @@ func (c *Client) call(ctx context.Context, method, path string, body [][]byte, c
 	return resp.StatusCode, decodeJSON(resp, path, out)
 }
 
+// partsReader reads parts one after the other. Unlike io.MultiReader, whose
+// WriteTo allocates a 32 KiB buffer for every request body, it writes each
+// part as it is.
 func partsReader(parts [][]byte) io.Reader {
-	rs := make([]io.Reader, len(parts))
-	for i, p := range parts {
-		rs[i] = bytes.NewReader(p)
+	if len(parts) == 1 {
+		return bytes.NewReader(parts[0])
 	}
-	return io.MultiReader(rs...)
+	return &partList{parts: slices.Clone(parts)}
+}
+
+type partList struct{ parts [][]byte }
+
+func (m *partList) Read(b []byte) (int, error) {
+	for len(m.parts) > 0 && len(m.parts[0]) == 0 {
+		m.parts = m.parts[1:]
+	}
+	if len(m.parts) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(b, m.parts[0])
+	m.parts[0] = m.parts[0][n:]
+	return n, nil
+}
+
+func (m *partList) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for len(m.parts) > 0 {
+		n, err := w.Write(m.parts[0])
+		total += int64(n)
+		m.parts[0] = m.parts[0][n:]
+		if err != nil {
+			return total, err
+		}
+		m.parts = m.parts[1:]
+	}
+	return total, nil
 }
 
 // maxDownload is Download's cap when the caller gives none.

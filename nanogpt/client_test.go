@@ -238,3 +238,21 @@ func TestErrorsNeverCarryTheKey(t *testing.T) {
 		}
 	}
 }
+
+func TestPartsReaderReadsAndWritesEveryPart(t *testing.T) {
+	parts := [][]byte{[]byte("ab"), nil, []byte("cde"), []byte("f")}
+	var w bytes.Buffer
+	if n, err := io.Copy(&w, partsReader(parts)); err != nil || n != 6 || w.String() != "abcdef" {
+		t.Fatalf("WriteTo: %d %v %q", n, err, w.String())
+	}
+	got, err := io.ReadAll(io.LimitReader(partsReader(parts), 100)) // Read, through a reader without WriteTo
+	if err != nil || string(got) != "abcdef" {
+		t.Fatalf("Read: %v %q", err, got)
+	}
+	if string(parts[0]) != "ab" || string(parts[2]) != "cde" {
+		t.Fatalf("the parts were changed: %q", parts)
+	}
+	if allocs := testing.AllocsPerRun(100, func() { _, _ = io.Copy(io.Discard, partsReader(parts)) }); allocs > 3 {
+		t.Errorf("%v allocations per body, want at most 3 (no copy buffer)", allocs)
+	}
+}
