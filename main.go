@@ -2,6 +2,9 @@
 // speech and transcription, over stdio, SSE or streamable HTTP.
 package main
 
+// docs/TOOLS.md and docs/CONFIGURATION.md are generated from the tools and the options table.
+//go:generate go test . -run TestDocs -update-docs
+
 import (
 	"context"
 	"errors"

@@ -152,7 +152,8 @@ func (s *subject) stdioCmd(extra ...string) *exec.Cmd {
 	if s.peer {
 		cmd = exec.Command(s.path, s.script)
 	} else {
-		cmd = exec.Command(s.path, append([]string{"--output-dir", s.outDir}, extra...)...)
+		// Local files are read only inside an allowed folder (the media cases' audio is in s.dir).
+		cmd = exec.Command(s.path, append([]string{"--output-dir", s.outDir, "--allow-dir", s.dir}, extra...)...)
 	}
 	cmd.Dir, cmd.Env = s.dir, s.env
 	return cmd

@@ -11,6 +11,9 @@ import (
 	"github.com/invopop/jsonschema"
 )
 
+// The committed schemas are reflected from the tools' Go types by a test.
+//go:generate go test . -update
+
 //go:embed *.json
 var committed embed.FS
 
