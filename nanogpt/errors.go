@@ -1,6 +1,7 @@
 package nanogpt
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,6 +30,7 @@ type APIError struct {
 	Param      string        // the offending parameter, when NanoGPT names one
 	RetryAfter time.Duration // from the Retry-After header, when present
 	RequestID  string        // X-Request-ID, for support
+	Refund     string        // what NanoGPT says of a refund (refundMessage, video), when it does
 }
 
 func (e *APIError) Error() string {
@@ -53,6 +55,7 @@ func (e *APIError) Error() string {
 //	{"error":{"message":"…","type":"…","code":"…","param":"…"}}   OpenAI style (code may be a number)
 //	{"error":"Insufficient balance","requiredBalance":0.0035,"status":402}   legacy
 //	{"error":402,"message":"…"}   OAS Error schema; also {"code":"rate_limited","message":"…"}
+//	{"error":{"message":"…","type":"CONTENT_POLICY_VIOLATION"},"refundMessage":"…"}   video (E5)
 func parseAPIError(status int, h http.Header, body []byte) *APIError {
 	e := &APIError{Status: status, RequestID: h.Get("X-Request-ID"), RetryAfter: parseRetryAfter(h.Get("Retry-After"), time.Now())}
 	var env struct {
@@ -60,6 +63,7 @@ func parseAPIError(status int, h http.Header, body []byte) *APIError {
 		Message string          `json:"message"`
 		Code    json.RawMessage `json:"code"`
 		Type    string          `json:"type"`
+		Refund  string          `json:"refundMessage"`
 	}
 	if err := json.Unmarshal(body, &env); err != nil {
 		e.Message = snippet(body)
@@ -73,11 +77,16 @@ func parseAPIError(status int, h http.Header, body []byte) *APIError {
 		Type    string          `json:"type"`
 		Code    json.RawMessage `json:"code"`
 		Param   string          `json:"param"`
+		Parm    string          `json:"parameter"` // /api/v1/images (E6)
 	}
 	var str string
+	e.Refund = env.Refund
 	switch {
 	case len(env.Error) > 0 && env.Error[0] == '{' && json.Unmarshal(env.Error, &obj) == nil:
-		e.Message, e.Type, e.Code, e.Param = obj.Message, obj.Type, rawCode(obj.Code), obj.Param
+		e.Message, e.Type, e.Code, e.Param = obj.Message, obj.Type, rawCode(obj.Code), cmp.Or(obj.Param, obj.Parm)
+		if e.Code == "" && e.Type != "" && e.Type == strings.ToUpper(e.Type) {
+			e.Code = strings.ToLower(e.Type) // video's E5: the upper-case type is the code (CONTENT_POLICY_VIOLATION)
+		}
 	case len(env.Error) > 0 && json.Unmarshal(env.Error, &str) == nil:
 		e.Message = str
 	}

@@ -17,19 +17,57 @@ import (
 // OnPoll receives NanoGPT's status after each poll ("pending", "processing",
 // "completed", "error", …), or "retrying" after a transient failure of the poll itself.
 type PollOptions struct {
-	Interval time.Duration // between polls; 0 → 3s for speech, 5s for transcription
-	// MaxWait bounds the polling. 0 → until the context's deadline when it has
-	// one, else 3 minutes for speech and 5 minutes for transcription.
+	Interval time.Duration // between polls; 0 → NanoGPT's advice for the kind (3 s speech, 5 s transcription and video)
+	// MaxWait bounds this wait: a job still running then is a *PendingError,
+	// and may be waited for again. 0 → until the context's deadline when it
+	// has one, else 3 minutes for speech, 5 for transcription, 10 for video.
 	MaxWait time.Duration
 	OnPoll  func(status string, attempt int) // called after each poll (for progress notifications); may be nil
 }
 
-// JobError is a job NanoGPT accepted (and usually charged for) that failed, or
-// that did not finish within PollOptions.MaxWait (Status "timeout"). The job is
-// never resubmitted by the client; RunID identifies it for support or a later check.
+// Kinds of Job.
+const (
+	JobSpeech        = "speech"
+	JobTranscription = "transcription"
+	JobVideo         = "video"
+)
+
+// Job is an asynchronous NanoGPT job that NanoGPT accepted (and charged for):
+// what it takes to check on it again. It is plain data (it encodes as JSON),
+// so a server may keep it and wait for the job again in a later call, with
+// WaitSpeech, WaitTranscription or WaitVideo by its Kind.
+type Job struct {
+	Kind   string `json:"kind"`
+	RunID  string `json:"runId"`
+	Model  string `json:"model,omitempty"`
+	Status string `json:"status,omitempty"` // the last status NanoGPT reported
+	// Cost is what NanoGPT charged when it accepted the job, when it said.
+	Cost     *float64 `json:"cost,omitempty"`
+	Currency string   `json:"currency,omitempty"`
+	// CheckPath (with its query) and, for a POST, CheckBody are the request
+	// that asks NanoGPT for the job's status.
+	CheckPath string          `json:"checkPath"`
+	CheckBody json.RawMessage `json:"checkBody,omitempty"`
+}
+
+// PendingError ends a wait that ran out (PollOptions.MaxWait) while the job
+// was still running. The job goes on at NanoGPT and is not resubmitted: wait
+// for it again with Job.
+type PendingError struct {
+	Job    Job
+	Waited time.Duration
+}
+
+func (e *PendingError) Error() string {
+	return fmt.Sprintf("nanogpt: %s job %s still %q after %s of waiting; it was accepted and goes on, so wait for it again rather than resubmit it",
+		e.Job.Kind, e.Job.RunID, e.Job.Status, e.Waited.Round(time.Millisecond))
+}
+
+// JobError is a job NanoGPT accepted (and usually charged for) that failed.
+// The job is never resubmitted by the client; RunID identifies it for support.
 type JobError struct {
 	RunID   string
-	Status  string // NanoGPT's final status ("error", "failed", …) or "timeout"
+	Status  string // NanoGPT's final status ("error", "failed", …)
 	Code    string // NanoGPT's code when given, e.g. "CONTENT_POLICY_VIOLATION"
 	Message string
 }
@@ -40,13 +78,9 @@ func (e *JobError) Error() string {
 	if e.RunID != "" {
 		b.WriteString(" " + e.RunID)
 	}
-	if e.Status == "timeout" {
-		b.WriteString(" did not finish in time")
-	} else {
-		b.WriteString(" failed")
-		if e.Status != "" {
-			fmt.Fprintf(&b, " (status %q)", e.Status)
-		}
+	b.WriteString(" failed")
+	if e.Status != "" {
+		fmt.Fprintf(&b, " (status %q)", e.Status)
 	}
 	if e.Code != "" {
 		fmt.Fprintf(&b, " [%s]", e.Code)
@@ -85,13 +119,14 @@ const pollCheckTimeout = time.Minute
 // Each check runs with the polling context, bounded by pollCheckTimeout (and by
 // the client timeout inside check). A transient check failure is retried on the
 // next tick, up to maxTransientPolls in a row; the client's own retries are off
-// for checks. The end of MaxWait is a *JobError with Status "timeout"; the end of
-// ctx is a *JobWaitError wrapping ctx's error.
+// for checks. The end of MaxWait is a *PendingError; the end of ctx is a
+// *JobWaitError wrapping ctx's error. job.Status follows NanoGPT's answers.
 //
 // check returns what NanoGPT answered; pollJob classifies it (answer.polled):
 // a failure ends the polling with its error, a completion without its result
 // (what, e.g. "audioUrl") with an invalid_response one.
-func pollJob(ctx context.Context, runID string, opts PollOptions, defInterval, defMaxWait time.Duration, what string, check func(ctx context.Context) (answer, error)) error {
+func pollJob(ctx context.Context, job *Job, opts PollOptions, defInterval, defMaxWait time.Duration, what string, check func(ctx context.Context) (answer, error)) error {
+	runID := job.RunID
 	interval, maxWait := opts.Interval, opts.MaxWait
 	if interval <= 0 {
 		interval = defInterval
@@ -112,16 +147,12 @@ func pollJob(ctx context.Context, runID string, opts PollOptions, defInterval, d
 	}
 	defer cancel()
 
-	last := "pending"
-	timedOut := func() error {
-		return &JobError{RunID: runID, Status: "timeout",
-			Message: fmt.Sprintf("still %q after %s of polling; the job was accepted and may still finish, so do not resubmit it", last, maxWait.Round(time.Millisecond))}
-	}
+	job.Status = cmp.Or(job.Status, "pending")
 	stopped := func() error {
 		if err := ctx.Err(); err != nil {
-			return &JobWaitError{RunID: runID, Status: last, Err: err}
+			return &JobWaitError{RunID: runID, Status: job.Status, Err: err}
 		}
-		return timedOut()
+		return &PendingError{Job: *job, Waited: maxWait}
 	}
 
 	timer := time.NewTimer(interval)
@@ -166,7 +197,7 @@ func pollJob(ctx context.Context, runID string, opts PollOptions, defInterval, d
 		}
 		transient = 0
 		if a.status != "" {
-			last = a.status
+			job.Status = a.status
 		}
 		if opts.OnPoll != nil {
 			opts.OnPoll(a.status, attempt)
@@ -199,7 +230,7 @@ func isTransient(err error) bool {
 // bounded by MaxWait.
 func jobDone(status string) bool {
 	switch strings.ToLower(status) {
-	case "completed", "complete", "succeeded", "success", "done":
+	case "completed", "complete", "succeeded", "success", "done": // video: COMPLETED
 		return true
 	}
 	return false
@@ -215,7 +246,7 @@ func jobFailed(status string) bool {
 
 func jobPending(status string) bool {
 	switch strings.ToLower(status) {
-	case "pending", "processing", "queued", "in_progress", "running", "starting", "started", "submitted":
+	case "pending", "processing", "queued", "in_progress", "in_queue", "running", "starting", "started", "submitted":
 		return true
 	}
 	return false

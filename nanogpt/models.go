@@ -22,6 +22,7 @@ const (
 	ImageModels         ModelKind = "image"
 	SpeechModels        ModelKind = "speech"
 	TranscriptionModels ModelKind = "transcription"
+	VideoModels         ModelKind = "video"
 )
 
 var modelPaths = map[ModelKind]string{
@@ -29,6 +30,9 @@ var modelPaths = map[ModelKind]string{
 	ImageModels:         "/api/v1/image-models?detailed=true",
 	SpeechModels:        "/api/v1/audio-models?type=tts&detailed=true",
 	TranscriptionModels: "/api/v1/audio-models?type=stt&detailed=true",
+	// The video catalogue is /api/v1/video-models (its page, skills.md and the
+	// OAuth page); the endpoint page's /api/v1/models lists text models only.
+	VideoModels: "/api/v1/video-models?detailed=true",
 }
 
 // Model is one catalogue entry, reduced to what helps choose a model. Every

@@ -2,6 +2,7 @@ package nanogpt
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -78,8 +79,9 @@ func (a *speechAnswer) answer() answer {
 // capped at 64 MiB), with JSON naming an audioUrl (returned as AudioURL, not
 // downloaded: see Download), or with a paid pending ticket (HTTP 200 or 202). A
 // ticket is polled at GET /api/tts/status until "completed"; "error" or "failed" is
-// a *JobError (Code keeps e.g. CONTENT_POLICY_VIOLATION), and so is a job still
-// running after poll.MaxWait (Status "timeout"). The POST is never resubmitted.
+// a *JobError (Code keeps e.g. CONTENT_POLICY_VIOLATION); a job still running
+// after poll.MaxWait is a *PendingError, to wait for again with WaitSpeech. The
+// POST is never resubmitted.
 func (c *Client) CreateSpeech(ctx context.Context, req SpeechRequest, poll PollOptions) (_ *Speech, err error) {
 	defer c.redact(&err)
 	sp, ans, status, err := c.postSpeech(ctx, req)
@@ -94,7 +96,7 @@ func (c *Client) CreateSpeech(ctx context.Context, req SpeechRequest, poll PollO
 		return &Speech{AudioURL: ans.AudioURL, ContentType: ans.ContentType, RunID: ans.RunID,
 			Cost: ans.Cost.ptr(), Currency: ans.currency(), Duration: ans.Duration.V}, nil
 	case ans.RunID != "":
-		return c.pollSpeech(ctx, req, ans, poll)
+		return c.WaitSpeech(ctx, speechJob(req, ans), poll)
 	}
 	return nil, &APIError{Status: status, Code: CodeInvalidResponse,
 		Message: fmt.Sprintf("NanoGPT answered %s with JSON that has neither audioUrl nor a runId (status %q)", speechPath, ans.Status)}
@@ -163,14 +165,13 @@ func (c *Client) postSpeech(ctx context.Context, req SpeechRequest) (*Speech, *s
 	return nil, nil, 0, invalid(fmt.Sprintf("NanoGPT answered %s with unexpected content type %q: %s", speechPath, ctype, snippet(data)))
 }
 
-// pollSpeech polls GET /api/tts/status for a paid ticket until it ends.
-func (c *Client) pollSpeech(ctx context.Context, req SpeechRequest, ticket *speechAnswer, poll PollOptions) (*Speech, error) {
+// speechJob is the Job of a speech ticket: its status is asked for with GET
+// /api/tts/status, echoing the ticket's cost and payment source (they drive
+// NanoGPT's automatic refunds).
+func speechJob(req SpeechRequest, ticket *speechAnswer) Job {
+	model := cmp.Or(ticket.Model, req.Model)
 	q := url.Values{}
 	q.Set("runId", ticket.RunID)
-	model := ticket.Model
-	if model == "" {
-		model = req.Model
-	}
 	q.Set("model", model)
 	if ticket.Cost.Set {
 		q.Set("cost", ticket.Cost.String())
@@ -179,29 +180,29 @@ func (c *Client) pollSpeech(ctx context.Context, req SpeechRequest, ticket *spee
 		q.Set("paymentSource", ticket.PaymentSource)
 	}
 	q.Set("isApiRequest", "true")
-	path := ttsStatusPath + "?" + q.Encode()
+	return Job{Kind: JobSpeech, RunID: ticket.RunID, Model: model, Status: ticket.Status, Cost: ticket.Cost.ptr(), Currency: ticket.currency(),
+		CheckPath: ttsStatusPath + "?" + q.Encode()}
+}
 
-	out := &Speech{RunID: ticket.RunID, Cost: ticket.Cost.ptr(), Currency: ticket.currency(), Duration: ticket.Duration.V}
+// WaitSpeech polls a speech job (GET /api/tts/status) until it ends, or until
+// poll.MaxWait (a *PendingError: wait again later).
+func (c *Client) WaitSpeech(ctx context.Context, job Job, poll PollOptions) (_ *Speech, err error) {
+	defer c.redact(&err)
+	if job.Kind != JobSpeech {
+		return nil, fmt.Errorf("nanogpt: WaitSpeech: a %s job", job.Kind)
+	}
 	var st speechAnswer
-	err := pollJob(ctx, ticket.RunID, poll, speechPollInterval, speechPollMaxWait, "audioUrl", func(ctx context.Context) (answer, error) {
+	err = pollJob(ctx, &job, poll, speechPollInterval, speechPollMaxWait, "audioUrl", func(ctx context.Context) (answer, error) {
 		st = speechAnswer{}
-		_, err := c.call(ctx, http.MethodGet, path, nil, "", &st)
+		_, err := c.call(ctx, http.MethodGet, job.CheckPath, nil, "", &st)
 		return st.answer(), err
 	})
-	if err == nil {
-		out.AudioURL, out.ContentType = st.AudioURL, st.ContentType
-		if st.Cost.Set {
-			out.Cost = st.Cost.ptr()
-		}
-		if cur := st.currency(); cur != "" {
-			out.Currency = cur
-		}
-		if st.Duration.Set {
-			out.Duration = st.Duration.V
-		}
-	}
 	if err != nil {
 		return nil, err
+	}
+	out := &Speech{RunID: job.RunID, AudioURL: st.AudioURL, ContentType: st.ContentType, Cost: job.Cost, Currency: cmp.Or(st.currency(), job.Currency), Duration: st.Duration.V}
+	if st.Cost.Set {
+		out.Cost = st.Cost.ptr()
 	}
 	return out, nil
 }

@@ -246,9 +246,9 @@ func TestSpeechNeverFinishingJobTimesOut(t *testing.T) {
 	_, err := c.CreateSpeech(context.Background(), SpeechRequest{Model: "Elevenlabs-V3", Input: "x"},
 		PollOptions{Interval: 5 * time.Millisecond, MaxWait: 80 * time.Millisecond})
 	elapsed := time.Since(start)
-	var je *JobError
-	if !errors.As(err, &je) || je.Status != "timeout" || je.RunID != "98b0d593-run" {
-		t.Fatalf("err = %v, want *JobError timeout", err)
+	var pe *PendingError
+	if !errors.As(err, &pe) || pe.Job.RunID != "98b0d593-run" || pe.Job.Kind != JobSpeech || pe.Job.Status != "pending" {
+		t.Fatalf("err = %v, want *PendingError", err)
 	}
 	if elapsed > 2*time.Second {
 		t.Errorf("took %s, want about MaxWait", elapsed)
@@ -258,6 +258,36 @@ func TestSpeechNeverFinishingJobTimesOut(t *testing.T) {
 	}
 	if n := speechCount(fake, http.MethodPost, speechPath); n != 1 {
 		t.Errorf("POST called %d times, want 1", n)
+	}
+}
+
+// A wait that runs out hands back the Job; waiting again with it (through
+// JSON, as a server keeps it) polls the same job, and never resubmits it.
+func TestSpeechWaitAgainWithTheJob(t *testing.T) {
+	fake, c := speechTicketFake(t, `{"status":"pending"}`, `{"status":"processing"}`, `{"status":"processing"}`,
+		`{"status":"completed","audioUrl":"https://storage.example/a.mp3","contentType":"audio/mpeg"}`)
+	_, err := c.CreateSpeech(context.Background(), SpeechRequest{Model: "Elevenlabs-V3", Input: "x"}, PollOptions{Interval: 5 * time.Millisecond, MaxWait: 12 * time.Millisecond})
+	var pe *PendingError
+	if !errors.As(err, &pe) {
+		t.Fatalf("err = %v, want *PendingError", err)
+	}
+	kept, _ := json.Marshal(pe.Job)
+	var job Job
+	if err := json.Unmarshal(kept, &job); err != nil {
+		t.Fatal(err)
+	}
+	sp, err := c.WaitSpeech(context.Background(), job, speechFast)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sp.AudioURL != "https://storage.example/a.mp3" || sp.RunID != "98b0d593-run" || sp.Cost == nil {
+		t.Errorf("speech = %+v", sp)
+	}
+	if n := speechCount(fake, http.MethodPost, speechPath); n != 1 {
+		t.Errorf("POST called %d times, want 1", n)
+	}
+	if _, err := c.WaitTranscription(context.Background(), job, speechFast); err == nil {
+		t.Error("WaitTranscription took a speech job")
 	}
 }
 

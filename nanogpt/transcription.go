@@ -2,6 +2,7 @@ package nanogpt
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -101,8 +102,9 @@ type sttStatusRequest struct {
 // is sent as JSON {"audioUrl","model","language"}. A synchronous answer is
 // returned as is. An async ticket (HTTP 202, or 200 with a pending status and a
 // runId) is polled with POST /api/transcribe/status until "completed"; "failed"
-// or "error" is a *JobError, and so is a job still running after poll.MaxWait
-// (Status "timeout"). The upload is never resubmitted.
+// or "error" is a *JobError; a job still running after poll.MaxWait is a
+// *PendingError, to wait for again with WaitTranscription. The upload is never
+// resubmitted.
 func (c *Client) Transcribe(ctx context.Context, req TranscriptionRequest, poll PollOptions) (_ *Transcription, err error) {
 	defer c.redact(&err)
 	var (
@@ -142,7 +144,11 @@ func (c *Client) Transcribe(ctx context.Context, req TranscriptionRequest, poll 
 	case a.first() == answerDone:
 		return ans.result(nil), nil
 	case ans.RunID != "":
-		return c.pollTranscription(ctx, req, &ans, poll)
+		job, err := transcriptionJob(req, &ans)
+		if err != nil {
+			return nil, err
+		}
+		return c.WaitTranscription(ctx, job, poll)
 	}
 	return nil, &APIError{Status: status, Code: CodeInvalidResponse,
 		Message: fmt.Sprintf("NanoGPT answered %s (HTTP %d, status %q) with neither a transcription nor a runId", transcribePath, status, ans.Status)}
@@ -274,8 +280,10 @@ func (a *sttAnswer) result(ticket *sttAnswer) *Transcription {
 	return out
 }
 
-// pollTranscription polls POST /api/transcribe/status for a ticket until it ends.
-func (c *Client) pollTranscription(ctx context.Context, req TranscriptionRequest, ticket *sttAnswer, poll PollOptions) (*Transcription, error) {
+// transcriptionJob is the Job of a transcription ticket: its status is asked
+// for with POST /api/transcribe/status, echoing what the ticket said (the
+// values drive NanoGPT's automatic refunds).
+func transcriptionJob(req TranscriptionRequest, ticket *sttAnswer) (Job, error) {
 	sr := sttStatusRequest{
 		RunID:           ticket.RunID,
 		Cost:            rawOrNil(ticket.Cost),
@@ -307,21 +315,33 @@ func (c *Client) pollTranscription(ctx context.Context, req TranscriptionRequest
 	}
 	body, err := json.Marshal(sr)
 	if err != nil {
-		return nil, fmt.Errorf("nanogpt: encode transcription status request: %w", err)
+		return Job{}, fmt.Errorf("nanogpt: encode transcription status request: %w", err)
 	}
+	var cost optFloat
+	_ = cost.UnmarshalJSON(orNull(ticket.Cost))
+	return Job{Kind: JobTranscription, RunID: ticket.RunID, Model: req.Model, Status: ticket.Status, Cost: cost.ptr(),
+		Currency: cmp.Or(ticket.Currency, ticket.PaymentSource), CheckPath: transcribeStatusPath, CheckBody: body}, nil
+}
 
+// WaitTranscription polls a transcription job (POST /api/transcribe/status)
+// until it ends, or until poll.MaxWait (a *PendingError: wait again later).
+func (c *Client) WaitTranscription(ctx context.Context, job Job, poll PollOptions) (_ *Transcription, err error) {
+	defer c.redact(&err)
+	if job.Kind != JobTranscription {
+		return nil, fmt.Errorf("nanogpt: WaitTranscription: a %s job", job.Kind)
+	}
 	var st sttAnswer
-	err = pollJob(ctx, ticket.RunID, poll, sttPollInterval, sttPollMaxWait, "transcription", func(ctx context.Context) (answer, error) {
+	err = pollJob(ctx, &job, poll, sttPollInterval, sttPollMaxWait, "transcription", func(ctx context.Context) (answer, error) {
 		st = sttAnswer{}
-		_, err := c.call(ctx, http.MethodPost, transcribeStatusPath, [][]byte{body}, "application/json", &st)
+		_, err := c.call(ctx, http.MethodPost, job.CheckPath, [][]byte{job.CheckBody}, "application/json", &st)
 		return st.answer(), err
 	})
-	var out *Transcription
-	if err == nil {
-		out = st.result(ticket)
-	}
 	if err != nil {
 		return nil, err
 	}
-	return out, nil
+	ticket := &sttAnswer{RunID: job.RunID, Currency: job.Currency}
+	if job.Cost != nil {
+		ticket.Cost, _ = json.Marshal(*job.Cost)
+	}
+	return st.result(ticket), nil
 }

@@ -318,9 +318,9 @@ func TestTranscribeTimeoutAndCancel(t *testing.T) {
 		fake.Handle("POST "+transcribeStatusPath, func(w http.ResponseWriter, r *http.Request) { sttRaw(w, http.StatusOK, `{"status":"processing"}`) })
 		_, err := c.Transcribe(context.Background(), TranscriptionRequest{Model: "m", AudioURL: "https://example.com/a.mp3"},
 			PollOptions{Interval: 5 * time.Millisecond, MaxWait: 60 * time.Millisecond})
-		var je *JobError
-		if !errors.As(err, &je) || je.Status != "timeout" || !strings.Contains(je.Message, "processing") {
-			t.Fatalf("err = %v, want *JobError timeout", err)
+		var pe *PendingError
+		if !errors.As(err, &pe) || pe.Job.Status != "processing" || pe.Job.Kind != JobTranscription || !strings.Contains(pe.Error(), "processing") {
+			t.Fatalf("err = %v, want *PendingError", err)
 		}
 	})
 	t.Run("cancel", func(t *testing.T) {

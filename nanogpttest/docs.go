@@ -2,6 +2,7 @@ package nanogpttest
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -43,8 +44,15 @@ type Docs struct {
 	TranscribeAsync bool
 	// Polls is how many status polls report pending before completed (default 1).
 	Polls int
+	// VideoFlat makes /api/video/status answer in the flat shape of the OAS
+	// and skills.md ({status: "completed", videoUrl}); otherwise the guide's
+	// nested data{status: "COMPLETED", output.video.url}.
+	VideoFlat bool
+	// VideoFails makes video jobs end FAILED, with a userFriendlyError.
+	VideoFails bool
 
-	polls map[string]int
+	polls  map[string]int
+	videos map[string]bool // the video jobs submitted
 }
 
 // Audio is the audio the fake's speech answers carry (a WAV header and silence).
@@ -55,7 +63,7 @@ var PNG, _ = base64.StdEncoding.DecodeString("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCA
 
 // NewDocs starts a documented fake that accepts key.
 func NewDocs(key string) *Docs {
-	d := &Docs{Server: New(key), polls: map[string]int{}}
+	d := &Docs{Server: New(key), polls: map[string]int{}, videos: map[string]bool{}}
 	d.Handle("POST /api/v1/chat/completions", d.chat)
 	d.Handle("POST /api/v1/images/generations", d.images)
 	d.Handle("POST /api/v1/audio/speech", d.speech)
@@ -65,7 +73,9 @@ func NewDocs(key string) *Docs {
 	d.Handle("POST /api/check-balance", func(w http.ResponseWriter, r *http.Request) {
 		JSON(w, map[string]any{"usd_balance": "129.46956147", "nano_balance": "26.71801147", "nanoDepositAddress": "nano_1fake"})
 	})
-	for _, p := range []string{"/api/v1/models", "/api/v1/image-models", "/api/v1/audio-models"} {
+	d.Handle("POST /api/generate-video", d.video)
+	d.Handle("GET /api/video/status", d.videoStatus)
+	for _, p := range []string{"/api/v1/models", "/api/v1/image-models", "/api/v1/audio-models", "/api/v1/video-models"} {
 		d.Handle("GET "+p, d.models)
 	}
 	d.files()
@@ -82,7 +92,8 @@ func (d *Docs) Set(fn func(d *Docs)) {
 func (d *Docs) knobs() Docs {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return Docs{Chat: d.Chat, Block: d.Block, SpeechAsync: d.SpeechAsync, TranscribeAsync: d.TranscribeAsync, Polls: max(d.Polls, 1)}
+	return Docs{Chat: d.Chat, Block: d.Block, SpeechAsync: d.SpeechAsync, TranscribeAsync: d.TranscribeAsync, Polls: max(d.Polls, 1),
+		VideoFlat: d.VideoFlat, VideoFails: d.VideoFails}
 }
 
 // bad answers 400 with NanoGPT's E1 envelope naming param.
@@ -479,6 +490,11 @@ func (d *Docs) models(w http.ResponseWriter, r *http.Request) {
 	case "/api/v1/image-models":
 		item = map[string]any{"id": "hidream", "name": "HiDream", "supported_parameters": map[string]any{"resolutions": []any{"1024x1024"}, "max_images": 4},
 			"pricing": map[string]any{"per_image": map[string]any{"1024*1024": 0.005}}}
+	case "/api/v1/video-models":
+		item = map[string]any{"id": "veo2-video", "name": "Veo 2", "description": "Google's video model",
+			"architecture": map[string]any{"modality": "video", "input_modalities": []any{"text", "image"}, "output_modalities": []any{"video"}},
+			"capabilities": map[string]any{"video_generation": true, "text_to_video": true, "image_to_video": true, "audio_generation": false},
+			"pricing":      map[string]any{"currency": "USD", "per_second": 0.07}}
 	case "/api/v1/audio-models":
 		item = map[string]any{"id": "tts-1", "name": "TTS 1", "supported_parameters": map[string]any{"voices": []any{"alloy", "nova"}}}
 		if r.URL.Query().Get("type") == "stt" {
@@ -488,9 +504,105 @@ func (d *Docs) models(w http.ResponseWriter, r *http.Request) {
 	JSON(w, map[string]any{"object": "list", "data": []any{item}})
 }
 
+// videoFields are the documented fields of POST /api/generate-video (§13.2):
+// where the guide, the endpoint page and the OAS differ, every reading.
+var videoFields = map[string]field{
+	"model": str(), "prompt": str(), "duration": kind("string", "integer"), "seconds": kind("string"),
+	"aspect_ratio":    str("16:9", "9:16", "1:1", "3:4", "4:3", "21:9", "auto"),
+	"resolution":      str("480p", "540p", "580p", "720p", "1080p", "1792x1024", "2k", "4k"),
+	"negative_prompt": str(), "seed": kind("integer", "string"), "generateAudio": kind("boolean"), "enhancePrompt": kind("boolean"),
+	"mode":         str("text-to-video", "image-to-video", "reference-to-video", "video-edit"),
+	"imageDataUrl": with(str(), checkImageDataURL), "imageUrl": with(str(), checkHTTPS),
+}
+
+func checkHTTPS(v any) string {
+	if !strings.HasPrefix(v.(string), "https://") {
+		return "must be a public https URL"
+	}
+	return ""
+}
+
+// video answers a submission with the guide's literal 202 ticket.
+func (d *Docs) video(w http.ResponseWriter, r *http.Request) {
+	body, ok := decodeJSON(w, r)
+	if !ok || !checkFields(w, body, videoFields, "model") {
+		return
+	}
+	if _, ok := body["prompt"]; !ok {
+		bad(w, "prompt", "prompt is required for text-to-video")
+		return
+	}
+	id := "vid_" + fmt.Sprint(len(d.Requests()))
+	d.mu.Lock()
+	d.videos[id] = true
+	d.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusAccepted)
+	_ = json.NewEncoder(w).Encode(map[string]any{"runId": id, "id": id, "status": "pending", "model": body["model"],
+		"cost": 0.35, "paymentSource": "USD", "remainingBalance": 12.5, "prechargeLabel": "Veo 2, 5 s"})
+}
+
+// videoStatus answers IN_QUEUE, then IN_PROGRESS, then COMPLETED (or FAILED)
+// after Polls polls, in the nested or the flat shape.
+func (d *Docs) videoStatus(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	id := cmp.Or(q.Get("requestId"), q.Get("runId"))
+	if id == "" {
+		bad(w, "requestId", "requestId is required")
+		return
+	}
+	d.mu.Lock()
+	known := d.videos[id]
+	n := d.polls[id]
+	d.mu.Unlock()
+	if !known {
+		Error(w, http.StatusNotFound, `{"error":{"message":"Video request not found","type":"not_found"}}`)
+		return
+	}
+	k := d.knobs()
+	done := d.poll(id, k.Polls)
+	status := map[bool]string{false: "IN_QUEUE", true: "IN_PROGRESS"}[n > 0]
+	switch {
+	case done && k.VideoFails:
+		status = "FAILED"
+	case done:
+		status = "COMPLETED"
+	}
+	if k.VideoFlat {
+		flat := map[string]any{"requestId": id, "status": map[string]string{"IN_QUEUE": "queued", "IN_PROGRESS": "processing", "COMPLETED": "completed", "FAILED": "failed"}[status]}
+		switch status {
+		case "COMPLETED":
+			flat["videoUrl"] = d.URL + "/files/video.mp4"
+		case "FAILED":
+			flat["error"] = "Content flagged as inappropriate. Please modify your prompt and try again."
+		}
+		JSON(w, flat)
+		return
+	}
+	data := map[string]any{"status": status, "requestId": id}
+	switch status {
+	case "COMPLETED":
+		data["output"] = map[string]any{"video": map[string]any{"url": d.URL + "/files/video.mp4"}}
+		data["cost"] = 0.35
+	case "FAILED":
+		data["error"], data["isNSFWError"] = "Content policy violation", true
+		data["userFriendlyError"] = "Content flagged as inappropriate. Please modify your prompt and try again."
+	case "IN_PROGRESS":
+		data["details"] = map[string]any{"progress": 40}
+	}
+	JSON(w, map[string]any{"requestId": id, "model": "veo2-video", "data": data})
+}
+
+// Video is the video the fake's storage serves: an MP4 file type box and padding.
+var Video = append([]byte("\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"), make([]byte, 4096)...)
+
 // files serves the storage URLs the fake hands out (/files/…): the image and
 // the audio, without any key (Server serves /files/ to anyone).
 func (d *Docs) files() {
+	d.Handle("GET /files/video.mp4", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "video/mp4")
+		_, _ = w.Write(Video)
+	})
 	d.Handle("GET /files/speech.wav", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "audio/wav")
 		_, _ = w.Write(Audio)

@@ -103,6 +103,9 @@ func fromAPIError(e *nanogpt.APIError) *Failure {
 	if e.Param != "" {
 		f.Message += " [parameter " + e.Param + "]"
 	}
+	if e.Refund != "" {
+		f.Message += " (NanoGPT: " + e.Refund + ")"
+	}
 	code := strings.ToLower(e.Code)
 	switch {
 	case e.Code == nanogpt.CodeInvalidResponse:
