@@ -70,6 +70,7 @@ type reliabilityConfig struct {
 	toolTimeouts map[string]time.Duration // tool name → its own limit; absent: --timeout
 	retry        nanogpt.RetryPolicy
 	poll         nanogpt.PollOptions
+	jobWait      time.Duration
 }
 
 // String never shows the key.
@@ -152,7 +153,9 @@ func options() []option {
 		{name: "retry-max-wait", arg: "duration", def: "30s", set: duration(func(c *config) *time.Duration { return &c.reliability.retry.MaxDelay }),
 			help: "the longest wait before one retry; a Retry-After beyond it is not waited for, the call fails with rate_limited instead"},
 		{name: "poll-interval", arg: "duration", set: duration(func(c *config) *time.Duration { return &c.reliability.poll.Interval }),
-			help: "time between two status checks of an asynchronous NanoGPT job (speech, transcription). Default: NanoGPT's advice for each kind, 3s for speech and 5s for transcription"},
+			help: "time between two status checks of an asynchronous NanoGPT job (speech, transcription, video). Default: NanoGPT's advice for each kind, 3s for speech and 5s for transcription and video"},
+		{name: "job-wait", arg: "duration", def: "50s", set: duration(func(c *config) *time.Duration { return &c.reliability.jobWait }),
+			help: "how long a call waits for its asynchronous NanoGPT job (speech, transcription, video) before it answers with the job's id, for getJob to wait again; below the 60 s after which many clients give up on a call. A call's wait parameter overrides it"},
 		{name: "auth-token", arg: "token", sep: ",", set: list(func(c *config) *[]string { return &c.hosting.tokens }),
 			help: "access token a caller must present to use the HTTP transports (repeatable; the environment twin is a comma-separated list, and is the better place: command lines are visible to other local users). At least 16 characters, e.g. openssl rand -hex 32. Without any, only a loopback --addr may be used, unless --allow-no-auth"},
 		{name: "allow-no-auth", set: boolean(func(c *config) *bool { return &c.hosting.allowNoAuth }),

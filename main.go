@@ -78,6 +78,10 @@ func newServer(cfg config, logger *slog.Logger) (*server.MCPServer, error) {
 		Logger:   logger,
 		Timeouts: cfg.reliability.limits(cfg.timeout),
 		Poll:     cfg.reliability.poll,
+		JobWait:  cfg.reliability.jobWait,
+	}
+	if cfg.transport != "stdio" {
+		deps.Owner = func(ctx context.Context) string { c, _ := hosting.CallerFrom(ctx); return c.Owner() }
 	}
 	if cfg.transport == "stdio" && len(cfg.allowDirs) == 0 {
 		// The client's roots are on this machine only when it runs us locally.

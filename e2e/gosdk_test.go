@@ -140,8 +140,12 @@ func realisticCalls() map[string]map[string]any {
 			"size": "1024x1024", "n": 2, "responseFormat": "b64_json", "seed": 7, "guidanceScale": 7.5, "numInferenceSteps": 30, "user": "u1", "output": "inline"},
 		"createSpeech":        {"model": "Elevenlabs-Turbo-V2.5", "input": "Hello there.", "voice": "Rachel", "responseFormat": "wav", "speed": 1.2, "output": "inline"},
 		"createTranscription": {"model": "Elevenlabs-STT", "file": map[string]any{"url": wav, "name": "hello.wav"}, "language": "en"},
-		"listModels":          {"kind": "text", "search": "gpt", "limit": 5},
-		"checkBalance":        {},
+		"createVideo": {"model": "veo2-video", "prompt": "a lighthouse at dusk, waves", "inputImage": map[string]any{"url": png, "name": "dot.png"},
+			"duration": 5, "aspectRatio": "16:9", "resolution": "720p", "negativePrompt": "blur", "seed": 7, "generateAudio": false, "wait": 30, "output": "url"},
+		// getJob waits for a job that outlasted its call: a createVideo with wait 0 (see runSDKCase).
+		"getJob":       {"wait": 30},
+		"listModels":   {"kind": "video", "search": "veo", "limit": 5},
+		"checkBalance": {},
 	}
 }
 
@@ -227,6 +231,30 @@ func runSDKCase(t *testing.T, tc sdkCase) {
 		t.Errorf("tools %v: fewer than the calls of this test", names)
 	}
 	calls["ask (every parameter)"] = askEverything()
+	calls["listModels (text)"] = map[string]any{"kind": "text", "search": "gpt", "limit": 5}
+	// A video that outlasts its call (wait 0) comes back as a job, which
+	// getJob finishes: the job's id goes into getJob's call.
+	pending := &gosdk.CallToolParams{Name: "createVideo", Arguments: map[string]any{"model": "veo2-video", "prompt": "a slow video", "wait": 0}}
+	pending.SetProgressToken("p-createVideo-pending")
+	res, err := cs.CallTool(ctx, pending)
+	if err != nil || res.IsError {
+		t.Fatalf("createVideo with wait 0: %v %v", err, res)
+	}
+	if err := outSchemas["createVideo"].Validate(roundTrip(t, res.StructuredContent)); err != nil {
+		t.Errorf("a pending createVideo does not validate against its output schema: %v", err)
+	}
+	var job struct {
+		Job struct {
+			ID   string `json:"id"`
+			Done bool   `json:"done"`
+		} `json:"job"`
+	}
+	raw, _ := json.Marshal(res.StructuredContent)
+	_ = json.Unmarshal(raw, &job)
+	if job.Job.ID == "" || job.Job.Done || !strings.Contains(text(res), "getJob") {
+		t.Fatalf("createVideo with wait 0: %s", text(res))
+	}
+	calls["getJob"]["jobId"] = job.Job.ID
 	for name, args := range calls {
 		tool, _, _ := strings.Cut(name, " ")
 		tok := "p-" + strings.ReplaceAll(name, " ", "-")
@@ -240,6 +268,11 @@ func runSDKCase(t *testing.T, tc sdkCase) {
 		if res.IsError {
 			t.Errorf("%s: tool error: %s", name, text(res))
 			continue
+		}
+		if tool == "getJob" || tool == "createVideo" {
+			if !strings.Contains(text(res), "Created a video with veo2-video") {
+				t.Errorf("%s: not the finished video: %s", name, text(res))
+			}
 		}
 		if rs := outSchemas[tool]; rs != nil {
 			if res.StructuredContent == nil {

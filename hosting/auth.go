@@ -25,6 +25,10 @@ type Caller struct {
 	credentialed bool   // identified by a secret, not an address
 }
 
+// Owner is the full hash of the caller's credential: what the server's
+// state (jobs, stored media) belongs to. Like ID, it is no secret.
+func (c Caller) Owner() string { return c.bucket }
+
 // String shows the ID only.
 func (c Caller) String() string { return c.ID }
 

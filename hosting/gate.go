@@ -324,6 +324,10 @@ func (g *Gate) cors(w http.ResponseWriter, r *http.Request, origin string) {
 	}
 }
 
+// refusalLinger is how long a refused request's unread body is drained
+// (net/http reads up to 256 KiB of it) before its connection closes.
+const refusalLinger = 250 * time.Millisecond
+
 // refuse answers with a JSON-RPC error body and logs why (never a credential).
 func (g *Gate) refuse(w http.ResponseWriter, r *http.Request, c *Caller, ref *refusal) {
 	attrs := []any{"status", ref.status, "reason", ref.reason, "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr}
@@ -341,10 +345,12 @@ func (g *Gate) refuse(w http.ResponseWriter, r *http.Request, c *Caller, ref *re
 	if ref.retryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(ref.retryAfter))
 	}
-	// A refused request's connection closes, and its unread body is not
-	// drained: a client must not hold a connection by trickling one.
+	// A refused request's connection closes, and its unread body is drained
+	// for refusalLinger at most: a client must not hold a connection by
+	// trickling one, but a body already sent is read, so that closing does
+	// not reset the connection before the client has read this answer.
 	w.Header().Set("Connection", "close")
-	defer func() { _ = http.NewResponseController(w).SetReadDeadline(time.Now()) }()
+	defer func() { _ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(refusalLinger)) }()
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(ref.status)

@@ -93,10 +93,12 @@ func (e *JobError) Error() string {
 
 // JobWaitError ends the wait for a job NanoGPT accepted because the caller's
 // context ended (its deadline or a cancellation). The job may still finish; it
-// is not resubmitted. Err is the context's error (errors.Is works through it).
+// is not resubmitted, and Job waits for it again. Err is the context's error
+// (errors.Is works through it).
 type JobWaitError struct {
 	RunID  string
 	Status string // the last status seen
+	Job    Job
 	Err    error
 }
 
@@ -150,7 +152,7 @@ func pollJob(ctx context.Context, job *Job, opts PollOptions, defInterval, defMa
 	job.Status = cmp.Or(job.Status, "pending")
 	stopped := func() error {
 		if err := ctx.Err(); err != nil {
-			return &JobWaitError{RunID: runID, Status: job.Status, Err: err}
+			return &JobWaitError{RunID: runID, Status: job.Status, Job: *job, Err: err}
 		}
 		return &PendingError{Job: *job, Waited: maxWait}
 	}

@@ -67,12 +67,12 @@ func TestVideoSubmitAndWait(t *testing.T) {
 
 // A wait that runs out returns the Job, and a later wait finishes it.
 func TestVideoWaitBudget(t *testing.T) {
-	_, c := videoDocs(t, func(d *nanogpttest.Docs) { d.Polls = 3 })
+	fake, c := videoDocs(t, func(d *nanogpttest.Docs) { d.Polls = 1000 })
 	job, err := c.SubmitVideo(context.Background(), VideoRequest{Model: "veo2-video", Prompt: "a cat"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = c.WaitVideo(context.Background(), job, PollOptions{Interval: 2 * time.Millisecond, MaxWait: 3 * time.Millisecond})
+	_, err = c.WaitVideo(context.Background(), job, PollOptions{Interval: 2 * time.Millisecond, MaxWait: 40 * time.Millisecond})
 	var pe *PendingError
 	if !errors.As(err, &pe) || pe.Job.RunID != job.RunID || pe.Job.Status == "pending" {
 		t.Fatalf("err = %v, want *PendingError with NanoGPT's status", err)
@@ -80,6 +80,7 @@ func TestVideoWaitBudget(t *testing.T) {
 	kept, _ := json.Marshal(pe.Job)
 	var again Job
 	_ = json.Unmarshal(kept, &again)
+	fake.Set(func(d *nanogpttest.Docs) { d.Polls = 1 })
 	if v, err := c.WaitVideo(context.Background(), again, videoFast); err != nil || v.URL == "" {
 		t.Fatalf("second wait: %v %v", v, err)
 	}

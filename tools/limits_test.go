@@ -2,6 +2,7 @@ package tools_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -231,7 +232,10 @@ func TestRelToolTimeoutIsAClearError(t *testing.T) {
 	}
 }
 
-func TestRelTimeoutWhilePollingNamesTheJob(t *testing.T) {
+// A call whose time limit ends while NanoGPT's job still runs does not lose
+// the job: it answers with the job's id (issue 13), and getJob finishes it.
+// Before, it was an upstream_timeout error naming the job.
+func TestRelTimeoutWhilePollingKeepsTheJob(t *testing.T) {
 	limits := map[string]tools.Limit{"createSpeech": {Time: 150 * time.Millisecond, Setting: "--speech-timeout (NANOGPT_MCP_SPEECH_TIMEOUT)"}}
 	h := relNew(t, relRetry, limits, 0)
 	h.fake.Handle("POST /api/v1/audio/speech", func(w http.ResponseWriter, r *http.Request) {
@@ -240,27 +244,52 @@ func TestRelTimeoutWhilePollingNamesTheJob(t *testing.T) {
 		fmt.Fprint(w, `{"status":"pending","runId":"run-slow-1","model":"m","cost":0.01,"paymentSource":"USD"}`)
 	})
 	var polls atomic.Int32
+	var done atomic.Bool
 	h.fake.Handle("GET /api/tts/status", func(w http.ResponseWriter, r *http.Request) {
 		polls.Add(1)
+		if done.Load() {
+			nanogpttest.JSON(w, map[string]any{"status": "completed", "audioUrl": h.fake.URL + "/files/a.wav"})
+			return
+		}
 		nanogpttest.JSON(w, map[string]any{"status": "processing"})
 	})
+	h.fake.Handle("GET /files/a.wav", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "audio/wav")
+		_, _ = w.Write(nanogpttest.Audio)
+	})
 	res := h.call("createSpeech", map[string]any{"model": "m", "input": "hello"}, "tok-s")
-	if !res.IsError || errorCode(res) != tools.CodeUpstreamTimeout {
+	if res.IsError {
 		t.Fatalf("code %q: %s", errorCode(res), text(res))
 	}
-	for _, want := range []string{"time limit of 150ms", "run-slow-1", `"processing"`, "not resubmitted", "--speech-timeout"} {
+	out, _ := json.Marshal(res.StructuredContent)
+	var pending struct {
+		Job tools.JobStatus `json:"job"`
+	}
+	_ = json.Unmarshal(out, &pending)
+	if pending.Job.ID == "" || pending.Job.RunID != "run-slow-1" || pending.Job.Status != "processing" || pending.Job.Done {
+		t.Fatalf("structured = %s", out)
+	}
+	for _, want := range []string{"still running", `"processing"`, pending.Job.ID, "getJob", "not started again"} {
 		if !strings.Contains(text(res), want) {
 			t.Errorf("%q does not contain %q", text(res), want)
 		}
 	}
-	if polls.Load() < 2 {
-		t.Errorf("polled %d times", polls.Load())
-	}
 	if !h.progressSeen("tok-s: speech job processing (check 1)") {
 		t.Errorf("no progress per poll: %q", h.progressMessages())
 	}
-	if n := len(h.fake.Requests()) - int(polls.Load()); n != 1 {
+	done.Store(true)
+	res = h.call("getJob", map[string]any{"jobId": pending.Job.ID}, nil)
+	if res.IsError || !strings.Contains(text(res), "Created speech with m") || len(res.Content) < 2 {
+		t.Fatalf("getJob: %s", text(res))
+	}
+	if _, ok := res.Content[1].(mcp.AudioContent); !ok {
+		t.Errorf("getJob did not return the audio as createSpeech would: %#v", res.Content[1])
+	}
+	if n := len(h.fake.Requests()) - int(polls.Load()) - 1; n != 1 {
 		t.Errorf("the speech POST was sent %d times, want once", n)
+	}
+	if res := h.call("getJob", map[string]any{"jobId": pending.Job.ID}, nil); !res.IsError || !strings.Contains(text(res), "finished and its result was returned") {
+		t.Errorf("a finished job again: %s", text(res))
 	}
 }
 

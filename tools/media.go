@@ -64,7 +64,7 @@ type deliverer struct {
 
 // mediaKind is how a tool's media comes back, part of its declaration.
 type mediaKind struct {
-	kind   string // "image" or "audio", for names and text
+	kind   string // "image", "audio" or "video", for names and text
 	expiry string // what is known of how long NanoGPT's URLs last
 }
 
@@ -85,7 +85,9 @@ func (d *deliverer) deliver(ctx context.Context, mode string, items []mediaItem)
 		lines  []string
 		out    []Delivered
 	)
-	if mode == OutputAuto {
+	if mode == OutputAuto && d.kind == "video" {
+		mode = d.fallback() // files are megabytes: never inline
+	} else if mode == OutputAuto {
 		mode = d.autoMode(ctx, items)
 	}
 	for i := range items {
@@ -98,6 +100,9 @@ func (d *deliverer) deliver(ctx context.Context, mode string, items []mediaItem)
 		note := ""
 		if target == OutputURL && it.url == "" {
 			target, note = d.noURL(), " (NanoGPT returned the bytes, not a URL)"
+		}
+		if target == OutputInline && d.kind == "video" { // MCP has no video content block
+			target = d.fallback()
 		}
 		if target != OutputURL && it.data == nil {
 			if err := d.fetch(ctx, it); err != nil {
@@ -174,7 +179,7 @@ func (d *deliverer) fallback() string {
 	switch {
 	case !d.policy.Hosted && d.policy.Dir != "":
 		return OutputFile
-	case d.policy.Hosted:
+	case d.policy.Hosted, d.kind == "video":
 		return OutputURL
 	}
 	return OutputInline
@@ -196,7 +201,7 @@ func (d *deliverer) fetch(ctx context.Context, it *mediaItem) error {
 	// Storage often labels files application/octet-stream: keep the type
 	// known so far unless the download names an image or audio type.
 	declared := normMIME(ctype)
-	if !strings.HasPrefix(declared, "image/") && !strings.HasPrefix(declared, "audio/") {
+	if !strings.HasPrefix(declared, d.kind+"/") {
 		declared = ""
 	}
 	it.mime = mediaType(data, cmp.Or(declared, it.mime))
@@ -244,7 +249,7 @@ func (d *deliverer) save(it *mediaItem) (string, error) {
 func mediaType(data []byte, declared string) string {
 	if len(data) > 0 {
 		sniffed := normMIME(http.DetectContentType(data))
-		if strings.HasPrefix(sniffed, "image/") || strings.HasPrefix(sniffed, "audio/") {
+		if strings.HasPrefix(sniffed, "image/") || strings.HasPrefix(sniffed, "audio/") || strings.HasPrefix(sniffed, "video/") {
 			if sniffed == "audio/wave" {
 				sniffed = "audio/wav"
 			}

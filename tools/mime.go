@@ -18,6 +18,7 @@ var extTypes = map[string]string{
 	"sql": "text/plain", "log": "text/plain", "ini": "text/plain", "cfg": "text/plain", "conf": "text/plain", "tex": "text/plain",
 	"mp3": "audio/mpeg", "wav": "audio/wav", "m4a": "audio/mp4", "ogg": "audio/ogg", "aac": "audio/aac",
 	"flac": "audio/flac", "opus": "audio/opus", "pcm": "audio/pcm", "pdf": "application/pdf",
+	"mp4": "video/mp4", "webm": "video/webm", "mov": "video/quicktime",
 }
 
 // extOfMIME is the preferred extension for a MIME type.
@@ -26,6 +27,7 @@ var extOfMIME = map[string]string{
 	"audio/mpeg": "mp3", "audio/mp3": "mp3", "audio/wav": "wav", "audio/x-wav": "wav", "audio/wave": "wav",
 	"audio/mp4": "m4a", "audio/x-m4a": "m4a", "audio/ogg": "ogg", "audio/aac": "aac", "audio/flac": "flac",
 	"audio/opus": "opus", "audio/pcm": "pcm", "audio/l16": "pcm",
+	"video/mp4": "mp4", "video/webm": "webm", "video/quicktime": "mov",
 }
 
 // guessMIME finds the type from the entry's mimeType, extension, name, or ext.

@@ -17,7 +17,7 @@ const modelCacheTTL = 5 * time.Minute
 
 // ListModelsInput is the input of listModels.
 type ListModelsInput struct {
-	Kind   string `json:"kind" jsonschema:"enum=text,enum=image,enum=speech,enum=transcription" jsonschema_description:"text (ask), image, speech or transcription models."`
+	Kind   string `json:"kind" jsonschema:"enum=text,enum=image,enum=speech,enum=transcription,enum=video" jsonschema_description:"text (ask), image, speech, transcription or video models."`
 	Search string `json:"search,omitempty" jsonschema_description:"Filter by id, name or description."`
 	Limit  *int   `json:"limit,omitempty" jsonschema:"minimum=1,maximum=500" jsonschema_description:"Most models to list (default 40)."`
 }
@@ -130,7 +130,7 @@ func (toolset) ListModels() definition {
 	}
 }
 
-var kindOf = map[string]nanogpt.ModelKind{"text": nanogpt.TextModels, "image": nanogpt.ImageModels, "speech": nanogpt.SpeechModels, "transcription": nanogpt.TranscriptionModels}
+var kindOf = map[string]nanogpt.ModelKind{"text": nanogpt.TextModels, "image": nanogpt.ImageModels, "speech": nanogpt.SpeechModels, "transcription": nanogpt.TranscriptionModels, "video": nanogpt.VideoModels}
 
 // modelLine is one compact line per model, for the model to read.
 func modelLine(m ModelInfo) string {

@@ -120,7 +120,7 @@ func TestListModels(t *testing.T) {
 	if got := text(res); !strings.Contains(got, "Kokoro-82m · $0.001 per 1k characters · voices af_bella am_adam") {
 		t.Errorf("speech models text = %q", got)
 	}
-	if res := callTool(t, cl, ctx, "listModels", map[string]any{"kind": "video"}); !res.IsError || !strings.Contains(text(res), `"text", "image", "speech", "transcription"`) {
+	if res := callTool(t, cl, ctx, "listModels", map[string]any{"kind": "music"}); !res.IsError || !strings.Contains(text(res), `"text", "image", "speech", "transcription", "video"`) {
 		t.Errorf("bad kind: %q", text(res))
 	}
 }

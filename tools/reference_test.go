@@ -221,7 +221,7 @@ func TestReferenceSchemas(t *testing.T) {
 // refEndpoint is where each tool's request goes.
 var refEndpoint = map[string]string{
 	"ask": "/api/v1/chat/completions", "createImage": "/api/v1/images/generations",
-	"createSpeech": "/api/v1/audio/speech", "createTranscription": "/api/transcribe",
+	"createSpeech": "/api/v1/audio/speech", "createTranscription": "/api/transcribe", "createVideo": "/api/generate-video",
 }
 
 // callRaw sends one tools/call as raw JSON-RPC through mcp-go, as a client's
@@ -256,7 +256,8 @@ func TestReferenceParametersReachTheWire(t *testing.T) {
 	})
 	c := nanogpt.New(nanogpt.Config{BaseURL: fake.URL, APIKey: testKey, Timeout: 10 * time.Second})
 	s := server.NewMCPServer("test", "0", server.WithToolCapabilities(false))
-	if err := tools.Register(s, tools.Deps{Client: func(context.Context) (*nanogpt.Client, error) { return c, nil }}, nil, nil); err != nil {
+	deps := tools.Deps{Client: func(context.Context) (*nanogpt.Client, error) { return c, nil }, Poll: nanogpt.PollOptions{Interval: time.Millisecond}}
+	if err := tools.Register(s, deps, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range readReference(t) {

@@ -21,14 +21,16 @@ type CreateSpeechInput struct {
 	ResponseFormat string   `json:"responseFormat,omitempty" jsonschema:"enum=mp3,enum=wav,enum=opus,enum=aac,enum=flac,enum=pcm" jsonschema_description:"Audio format (OpenAI models)."`
 	Speed          *float64 `json:"speed,omitempty" jsonschema:"minimum=0.1,maximum=5" jsonschema_description:"Speed (not gpt-4o-mini-tts)."`
 	Output         string   `json:"output,omitempty" jsonschema:"enum=auto,enum=inline,enum=file,enum=url" jsonschema_description:"Where audio goes: inline, file, url, or auto (inline if small)."`
+	Wait           *int     `json:"wait,omitempty" jsonschema:"minimum=0,maximum=600" jsonschema_description:"Seconds to wait for a slow model's job before returning its id for getJob (default 50)."`
 }
 
 // CreateSpeechOutput is the reference component's output {file, audioUrl}, plus
 // where the audio went and its cost.
 type CreateSpeechOutput struct {
-	File     FileEntry `json:"file" jsonschema_description:"The generated audio file: url is its file:// path when saved, else NanoGPT's URL, else empty (inline only)."`
+	Pending
+	File     FileEntry `json:"file,omitempty,omitzero" jsonschema_description:"The generated audio file: url is its file:// path when saved, else NanoGPT's URL, else empty (inline only)."`
 	AudioURL string    `json:"audioUrl,omitempty" jsonschema_description:"NanoGPT's URL for the audio, when it gave one."`
-	Audio    Delivered `json:"audio" jsonschema_description:"Where the audio went."`
+	Audio    Delivered `json:"audio,omitempty,omitzero" jsonschema_description:"Where the audio went."`
 	Model    string    `json:"model" jsonschema_description:"The model used."`
 	Cost     *float64  `json:"cost,omitempty" jsonschema_description:"What the call cost, when NanoGPT reported it."`
 	Currency string    `json:"currency,omitempty" jsonschema_description:"Currency or payment source of the cost."`
@@ -47,9 +49,11 @@ func (toolset) CreateSpeech() definition {
 			Flag:    "speech",
 			Timeout: 10 * time.Minute,
 		},
-		media: mediaKind{kind: "audio", expiry: " (NanoGPT does not say how long it lasts; download it soon)"},
-		model: func(in *CreateSpeechInput) *string { return &in.Model },
-		run:   runCreateSpeech,
+		media:   mediaKind{kind: "audio", expiry: " (NanoGPT does not say how long it lasts; download it soon)"},
+		model:   func(in *CreateSpeechInput) *string { return &in.Model },
+		wait:    func(in *CreateSpeechInput) *int { return in.Wait },
+		run:     runCreateSpeech,
+		waitJob: waitCreateSpeech,
 	}
 }
 
@@ -59,16 +63,29 @@ func runCreateSpeech(ctx context.Context, c *call, in *CreateSpeechInput) (*Crea
 		return nil, nil, err
 	}
 	c.progress.report("speaking with "+in.Model, true)
-	poll := c.deps.Poll
-	poll.OnPoll = func(status string, attempt int) {
-		c.progress.report(fmt.Sprintf("speech job %s (check %d)", status, attempt), true)
-	}
 	sp, err := c.client.CreateSpeech(ctx, nanogpt.SpeechRequest{
 		Model: in.Model, Input: in.Input, Voice: in.Voice, ResponseFormat: in.ResponseFormat, Speed: in.Speed,
-	}, poll)
+	}, c.poll("speech"))
 	if err != nil {
 		return nil, nil, err
 	}
+	return speechResult(ctx, c, in, mode, sp)
+}
+
+func waitCreateSpeech(ctx context.Context, c *call, in *CreateSpeechInput, job nanogpt.Job) (*CreateSpeechOutput, []mcp.Content, error) {
+	mode, err := c.deps.Media.resolve(in.Output)
+	if err != nil {
+		return nil, nil, err
+	}
+	sp, err := c.client.WaitSpeech(ctx, job, c.poll("speech"))
+	if err != nil {
+		return nil, nil, err
+	}
+	return speechResult(ctx, c, in, mode, sp)
+}
+
+// speechResult delivers the audio and describes it.
+func speechResult(ctx context.Context, c *call, in *CreateSpeechInput, mode string, sp *nanogpt.Speech) (*CreateSpeechOutput, []mcp.Content, error) {
 	// A generic type (application/octet-stream) says less than the requested format.
 	ctype := normMIME(sp.ContentType)
 	if !strings.HasPrefix(ctype, "audio/") {

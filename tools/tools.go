@@ -43,6 +43,16 @@ type Deps struct {
 	// Heartbeat is how often a call sends a progress notification when the
 	// client asked for progress and nothing else was sent; 0 means 5 seconds.
 	Heartbeat time.Duration
+	// JobWait is how long a call waits for its asynchronous NanoGPT job
+	// before it answers with the job's id for getJob (the calls' wait
+	// parameter overrides it); 0 means 50 seconds.
+	JobWait time.Duration
+	// Owner names the caller of a call, whose jobs and media are theirs
+	// alone (hosted); nil or "" over stdio, where there is one.
+	Owner func(ctx context.Context) string
+
+	jobs       *jobs                 // the jobs that outlasted their calls
+	registered map[string]definition // the tools served, by name
 }
 
 // Spec describes a tool: what the server advertises of it, and the settings
@@ -114,6 +124,7 @@ func Register(s *server.MCPServer, d Deps, only []string, defaultModels map[stri
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
 	defs := definitions()
+	d.jobs, d.registered = &jobs{}, map[string]definition{}
 	known := map[string]bool{}
 	for _, def := range defs {
 		known[def.spec().Name] = def.spec().TakesModel
@@ -137,6 +148,7 @@ func Register(s *server.MCPServer, d Deps, only []string, defaultModels map[stri
 		if err != nil {
 			return err
 		}
+		d.registered[name] = def
 		s.AddTools(st)
 	}
 	return nil
@@ -145,18 +157,29 @@ func Register(s *server.MCPServer, d Deps, only []string, defaultModels map[stri
 type definition interface {
 	spec() Spec
 	serverTool(d *Deps, defaultModel string) (server.ServerTool, error)
+	// resume waits for a job of this tool that outlasted its call, and
+	// finishes the call's work: the same result the call would have given.
+	resume(ctx context.Context, c *call, rec *jobRecord) (any, []mcp.Content, error)
 }
 
 // tool is one tool's declaration: its spec, how to run it, and where its
 // model parameter is (nil: it has none). run returns the structured result,
-// of the output type the schema describes, and the content blocks after the
-// first (a text summary of the result is the tool's to write).
+// of the output type the schema describes, and the content blocks (a text
+// summary of the result is the tool's to write).
+//
+// A tool whose NanoGPT job may outlast the call has waitJob and wait: when
+// run stops waiting for a job that still runs (wait's budget, or the time
+// limit), the call answers with the job's id (Out embeds Pending), and
+// getJob later calls waitJob, which waits for the job again and finishes
+// the work as run would have.
 type tool[In, Out any] struct {
 	Spec
 	keyOptional bool      // the call works without a NanoGPT key (listModels)
 	media       mediaKind // how its media comes back (the media tools)
 	model       func(in *In) *string
+	wait        func(in *In) *int // the call's wait parameter (seconds), for job tools and getJob
 	run         func(ctx context.Context, c *call, in *In) (*Out, []mcp.Content, error)
+	waitJob     func(ctx context.Context, c *call, in *In, job nanogpt.Job) (*Out, []mcp.Content, error)
 }
 
 // call is what a run function gets besides its input.
@@ -165,6 +188,8 @@ type call struct {
 	deps     *Deps
 	progress *progress // nil when the client did not ask for progress
 	media    mediaKind
+	owner    string        // whose call it is (hosted), for jobs and media
+	wait     time.Duration // how long to wait for a NanoGPT job
 }
 
 func (t tool[In, Out]) spec() Spec {
@@ -173,7 +198,27 @@ func (t tool[In, Out]) spec() Spec {
 	return s
 }
 
+func (t tool[In, Out]) resume(ctx context.Context, c *call, rec *jobRecord) (any, []mcp.Content, error) {
+	if t.waitJob == nil {
+		return nil, nil, fmt.Errorf("%s starts no jobs", t.Name)
+	}
+	in := new(In)
+	if err := json.Unmarshal(rec.args, in); err != nil {
+		return nil, nil, fmt.Errorf("the arguments of job %s: %w", rec.id, err)
+	}
+	rc := *c
+	rc.media = t.media
+	out, content, err := t.waitJob(ctx, &rc, in, rec.job)
+	if err != nil {
+		return nil, nil, err
+	}
+	return out, content, nil
+}
+
 func (t tool[In, Out]) serverTool(d *Deps, defaultModel string) (server.ServerTool, error) {
+	if _, ok := any(new(Out)).(jobHolder); t.waitJob != nil && !ok {
+		return server.ServerTool{}, fmt.Errorf("tools: %s waits for jobs, so its output must embed Pending", t.Name)
+	}
 	in, err := schemas.Committed(t.Name, "in")
 	if err != nil {
 		return server.ServerTool{}, err
@@ -261,7 +306,25 @@ func (t tool[In, Out]) execute(ctx context.Context, d *Deps, req mcp.CallToolReq
 		return nil, &Failure{Code: CodeUnauthorized, Message: "no NanoGPT API key is configured",
 			Next: "Set NANOGPT_API_KEY in the server's environment (or send your key, when the server is hosted with per-caller keys)."}
 	}
-	out, content, err := t.run(ctx, &call{client: client, deps: d, progress: p, media: t.media}, in)
+	c := &call{client: client, deps: d, progress: p, media: t.media}
+	if d.Owner != nil {
+		c.owner = d.Owner(ctx)
+	}
+	if t.wait != nil {
+		c.wait = d.waitFor(t.wait(in))
+	}
+	out, content, err := t.run(ctx, c, in)
+	if job, running := stillRunning(ctx, err); running && t.waitJob != nil {
+		kept := *in // what waitJob needs of the arguments; not the input files
+		if f, ok := any(&kept).(interface{ dropFiles() }); ok {
+			f.dropFiles()
+		}
+		args, _ := json.Marshal(&kept)
+		rec := d.jobs.put(c.owner, t.Name, job, args)
+		out = new(Out)
+		any(out).(jobHolder).setJob(rec.status(false))
+		content, err = []mcp.Content{mcp.NewTextContent(pendingText(rec))}, nil
+	}
 	if err != nil {
 		f := ended(ctx, err, classify(err))
 		f.Retries, _ = retries.count()

@@ -10,6 +10,8 @@ func (ts toolset) all() []definition {
 		ts.CreateImage(),
 		ts.CreateSpeech(),
 		ts.CreateTranscription(),
+		ts.CreateVideo(),
+		ts.GetJob(),
 		ts.ListModels(),
 	}
 }
