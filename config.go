@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/nanogpt-mcp/nanogpt-mcp/hosting"
+	"github.com/nanogpt-mcp/nanogpt-mcp/media"
 	"github.com/nanogpt-mcp/nanogpt-mcp/nanogpt"
 	"github.com/nanogpt-mcp/nanogpt-mcp/tools"
 )
@@ -35,6 +36,7 @@ type config struct {
 	mediaMode     string
 	outputDir     string
 	inlineMax     int64
+	mediaStore    media.Options     // hosted, in --output-dir when set
 	tools         []string          // the tools to expose (all when empty)
 	defaultModels map[string]string // tool name → default model
 	hosting       hostingConfig
@@ -94,6 +96,16 @@ func (h hostingConfig) GoString() string { return h.String() }
 // callerKeys reports whether each caller pays with their own key.
 func (h hostingConfig) callerKeys() bool { return h.keyMode == "caller" }
 
+// secretEnv is a setting read from the environment only: a secret, which
+// must not show in process lists as a flag would.
+type secretEnv struct{ name, help string }
+
+// secrets are the settings without a flag.
+var secrets = []secretEnv{
+	{"NANOGPT_API_KEY", "your NanoGPT API key, needed for tool calls (there is deliberately no flag: flags show in process lists); never logged"},
+	{"NANOGPT_MCP_MEDIA_KEY", "the key that signs the download links of generated files (hosted; at least 32 characters). Replicas that share it, and a folder (--output-dir), serve each other's links. Default: a random key per process"},
+}
+
 // envPrefix starts the environment twin of every flag: NANOGPT_MCP_ and the
 // flag's name in capitals (with an S for a repeatable flag, whose twin is a list).
 const envPrefix = "NANOGPT_MCP_"
@@ -144,6 +156,10 @@ func options() []option {
 			help: "where generated images and audio go by default (a call may override it with its output parameter). inline: image/audio blocks in the result; file: saved in --output-dir, the result gives the path; url: NanoGPT's URL (expires); auto: inline while under --inline-limit, else file (stdio) or url (hosted)"},
 		{name: "output-dir", arg: "folder", set: text(func(c *config) *string { return &c.outputDir }),
 			help: "folder for generated files, created when missing. Default over stdio: nanogpt-mcp in your home folder; hosted: none (file output off)"},
+		{name: "media-store-size", arg: "size", def: "256MiB", set: size(func(c *config) *int64 { return &c.mediaStore.MaxBytes }, 1<<20),
+			help: "cap on the bytes of generated files the server keeps of its own, to serve them as MCP resources (and, hosted, through download links): in memory, or hosted in --output-dir; the oldest go first. Files saved for you (file output) are not counted and never deleted"},
+		{name: "media-ttl", arg: "duration", def: "1h", set: duration(func(c *config) *time.Duration { return &c.mediaStore.TTL }),
+			help: "how long a generated file stays readable as a resource and through its download link"},
 		{name: "inline-limit", arg: "bytes", def: "700000", set: size(func(c *config) *int64 { return &c.inlineMax }, 0),
 			help: "base64 bytes of media one result may carry inline (auto mode); Claude Desktop rejects results over 1 MiB"},
 		{name: "tools", arg: "list", set: toolList,
@@ -426,6 +442,12 @@ func parseConfig(args []string, getenv func(string) string, stdout, stderr io.Wr
 		}
 	}
 	cfg.apiKey = strings.TrimSpace(getenv("NANOGPT_API_KEY"))
+	if k := strings.TrimSpace(getenv("NANOGPT_MCP_MEDIA_KEY")); k != "" {
+		if len(k) < 32 {
+			return cfg, errors.New("$NANOGPT_MCP_MEDIA_KEY: at least 32 characters, e.g. openssl rand -hex 32")
+		}
+		cfg.mediaStore.Key = []byte(k)
+	}
 	return cfg, cfg.check()
 }
 
@@ -437,6 +459,9 @@ func (c *config) check() error {
 	}
 	if c.outputDir == "" && c.transport == "stdio" {
 		c.outputDir = defaultOutputDir()
+	}
+	if c.transport != "stdio" {
+		c.mediaStore.Dir = c.outputDir // replicas sharing it serve each other's links
 	}
 	if c.outputDir != "" {
 		abs, err := filepath.Abs(c.outputDir)
@@ -537,6 +562,14 @@ func defaultOutputDir() string {
 	return filepath.Join(home, "nanogpt-mcp")
 }
 
+func secretsUsage() string {
+	var b strings.Builder
+	for _, e := range secrets {
+		fmt.Fprintf(&b, "  %s\n    \t%s\n", e.name, e.help)
+	}
+	return b.String()
+}
+
 // writeUsage prints --help: what the server is, then every option of the table.
 func writeUsage(w io.Writer, opts []option) {
 	var toolsLine []string
@@ -551,15 +584,13 @@ Usage:
   nanogpt-mcp [flags]                 serve MCP over stdio (what desktop assistants run)
   nanogpt-mcp --transport http        serve streamable HTTP at /mcp (and legacy SSE at /sse, /message)
 
-Environment:
-  NANOGPT_API_KEY   your NanoGPT API key (required for tool calls; there is deliberately no flag,
-                    since flags are visible in process lists). It is never logged.
-
+Environment (no flags: secrets do not belong in process lists):
+%s
 Every flag has an environment twin, shown in brackets; a flag given on the command line wins.
 A switch (no argument) stands alone: --stateless, or --stateless=false.
 
 Flags:
-`, versionString(), strings.Join(toolsLine, "; "))
+`, versionString(), strings.Join(toolsLine, "; "), secretsUsage())
 	for _, o := range opts {
 		head := "  --" + o.name
 		if o.arg != "" {

@@ -52,7 +52,9 @@ func TestDocsToolReference(t *testing.T) {
 func TestDocsConfiguration(t *testing.T) {
 	var b strings.Builder
 	b.WriteString("\n| flag | environment | default | what it does |\n| --- | --- | --- | --- |\n")
-	b.WriteString("| — | `NANOGPT_API_KEY` | — | your NanoGPT API key, needed for tool calls (there is deliberately no flag: flags show in process lists); never logged |\n")
+	for _, e := range secrets {
+		fmt.Fprintf(&b, "| — | `%s` | — | %s |\n", e.name, e.help)
+	}
 	for _, o := range options() {
 		flag := "`--" + o.name + "`"
 		if o.arg != "" {

@@ -8,22 +8,24 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/nanogpt-mcp/nanogpt-mcp/hosting"
+	"github.com/nanogpt-mcp/nanogpt-mcp/media"
 	"github.com/nanogpt-mcp/nanogpt-mcp/tools"
 )
 
 // serveHTTP serves the HTTP transports until ctx ends, then shuts down.
-func serveHTTP(ctx context.Context, cfg config, s *server.MCPServer, logger *slog.Logger) error {
+func serveHTTP(ctx context.Context, cfg config, s *server.MCPServer, store *media.Store, logger *slog.Logger) error {
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return err
 	}
-	h, err := newHTTPHost(cfg, s, logger)
+	h, err := newHTTPHost(cfg, s, store, logger)
 	if err != nil {
 		ln.Close()
 		return err
@@ -41,7 +43,7 @@ type httpHost struct {
 	log  *slog.Logger
 }
 
-func newHTTPHost(cfg config, s *server.MCPServer, logger *slog.Logger) (*httpHost, error) {
+func newHTTPHost(cfg config, s *server.MCPServer, store *media.Store, logger *slog.Logger) (*httpHost, error) {
 	hc := cfg.hosting
 	serverKey := cfg.apiKey != ""
 	gate, err := hosting.New(hosting.Options{
@@ -75,9 +77,11 @@ func newHTTPHost(cfg config, s *server.MCPServer, logger *slog.Logger) (*httpHos
 	s.Use(h.toolMiddleware)
 
 	// The tools get the call's own event writer, so that its progress goes
-	// out before its result, on the stream that carries it. (The caller the
-	// Gate authenticated is in the context already: hosting.CallerFrom.)
+	// out before its result, on the stream that carries it, and the address
+	// under which the media store's links are served. (The caller the Gate
+	// authenticated is in the context already: hosting.CallerFrom.)
 	withEvents := func(ctx context.Context, r *http.Request) context.Context {
+		ctx = tools.WithLinkBase(ctx, publicBase(hc.publicURL, r))
 		send, ok := hosting.Events(r.Context())
 		if !ok {
 			return ctx
@@ -104,6 +108,9 @@ func newHTTPHost(cfg config, s *server.MCPServer, logger *slog.Logger) (*httpHos
 	}
 	h.sse = server.NewSSEServer(s, sseOpts...)
 	endpoints := hosting.Endpoints{SSE: h.sse.SSEHandler(), Message: h.sse.MessageHandler()}
+	if store != nil {
+		endpoints.Media = store
+	}
 	if cfg.transport == "http" {
 		shOpts := []server.StreamableHTTPOption{
 			server.WithHTTPContextFunc(withEvents),
@@ -129,6 +136,19 @@ func newHTTPHost(cfg config, s *server.MCPServer, logger *slog.Logger) (*httpHos
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	return h, nil
+}
+
+// publicBase is where clients reach this server: --public-url, else the
+// request's own host (https when a proxy in front says so).
+func publicBase(publicURL string, r *http.Request) string {
+	if publicURL != "" {
+		return publicURL
+	}
+	scheme := "http"
+	if r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
 }
 
 // toolMiddleware ties each call to its SSE stream (a client that goes away

@@ -22,6 +22,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/nanogpt-mcp/nanogpt-mcp/hosting"
+	"github.com/nanogpt-mcp/nanogpt-mcp/media"
 	"github.com/nanogpt-mcp/nanogpt-mcp/nanogpt"
 	"github.com/nanogpt-mcp/nanogpt-mcp/stdio"
 	"github.com/nanogpt-mcp/nanogpt-mcp/tools"
@@ -63,15 +64,24 @@ func instructions() string {
 	return b.String()
 }
 
-// newServer builds the MCP server with every tool registered.
-func newServer(cfg config, logger *slog.Logger) (*server.MCPServer, error) {
+// newServer builds the MCP server with every tool registered. store keeps
+// the generated files (nil: none).
+func newServer(cfg config, logger *slog.Logger, store *media.Store) (*server.MCPServer, error) {
 	// Each tool call is bounded as a whole (Deps.Timeouts), so requests get no separate limit.
 	client := nanogpt.New(nanogpt.Config{BaseURL: cfg.baseURL, APIKey: cfg.apiKey, Retry: cfg.reliability.retry, UserAgent: "nanogpt-mcp/" + versionString()})
+	var owner func(context.Context) string
+	if cfg.transport != "stdio" {
+		owner = func(ctx context.Context) string { c, _ := hosting.CallerFrom(ctx); return c.Owner() }
+	}
 	s := server.NewMCPServer("nanogpt-mcp", versionString(),
 		server.WithToolCapabilities(false),
+		server.WithResourceCapabilities(false, false),
+		server.WithHooks(tools.MediaHooks(store, owner)),
 		server.WithInstructions(instructions()),
 	)
 	deps := tools.Deps{
+		Owner:    owner,
+		Store:    store,
 		Client:   clientFor(cfg, client),
 		Files:    tools.Files{Roots: cfg.allowDirs, Hosted: cfg.transport != "stdio", Fetch: tools.NewFetcher(cfg.allowPrivate, time.Minute)},
 		Media:    tools.Media{Mode: cfg.mediaMode, Dir: cfg.outputDir, InlineMax: cfg.inlineMax, Hosted: cfg.transport != "stdio"},
@@ -79,9 +89,6 @@ func newServer(cfg config, logger *slog.Logger) (*server.MCPServer, error) {
 		Timeouts: cfg.reliability.limits(cfg.timeout),
 		Poll:     cfg.reliability.poll,
 		JobWait:  cfg.reliability.jobWait,
-	}
-	if cfg.transport != "stdio" {
-		deps.Owner = func(ctx context.Context) string { c, _ := hosting.CallerFrom(ctx); return c.Owner() }
 	}
 	if cfg.transport == "stdio" && len(cfg.allowDirs) == 0 {
 		// The client's roots are on this machine only when it runs us locally.
@@ -116,7 +123,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if cfg.apiKey == "" && !cfg.hosting.callerKeys() {
 		logger.Warn("NANOGPT_API_KEY is not set: tools will answer with an error until it is")
 	}
-	s, err := newServer(cfg, logger)
+	store := media.New(cfg.mediaStore)
+	s, err := newServer(cfg, logger, store)
 	if err != nil {
 		return err
 	}
@@ -125,7 +133,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "stdio":
 		return serveStdio(ctx, cfg, s, stdin, stdout, logger)
 	default:
-		return serveHTTP(ctx, cfg, s, logger)
+		return serveHTTP(ctx, cfg, s, store, logger)
 	}
 }
 

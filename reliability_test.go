@@ -15,6 +15,7 @@ import (
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
+	"github.com/nanogpt-mcp/nanogpt-mcp/media"
 	"github.com/nanogpt-mcp/nanogpt-mcp/nanogpttest"
 	"go.uber.org/goleak"
 )
@@ -42,7 +43,7 @@ func relServer(t *testing.T, fake *nanogpttest.Held, args ...string) (*server.MC
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := newServer(cfg, slog.New(slog.DiscardHandler))
+	s, err := newServer(cfg, slog.New(slog.DiscardHandler), media.New(cfg.mediaStore))
 	if err != nil {
 		t.Fatal(err)
 	}

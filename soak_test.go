@@ -36,6 +36,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 	"go.uber.org/goleak"
 
+	"github.com/nanogpt-mcp/nanogpt-mcp/media"
 	"github.com/nanogpt-mcp/nanogpt-mcp/nanogpttest"
 )
 
@@ -519,7 +520,7 @@ func TestSoak(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.reliability.retry.BaseDelay = 20 * time.Millisecond // waits of 10-20ms, then 20-40ms: short runs
-	s, err := newServer(cfg, slog.New(slog.DiscardHandler))
+	s, err := newServer(cfg, slog.New(slog.DiscardHandler), media.New(cfg.mediaStore))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,12 +2,15 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/http"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -255,6 +258,7 @@ func runSDKCase(t *testing.T, tc sdkCase) {
 		t.Fatalf("createVideo with wait 0: %s", text(res))
 	}
 	calls["getJob"]["jobId"] = job.Job.ID
+	links := map[string]string{} // resource URI → MIME type, from the results' resource links
 	for name, args := range calls {
 		tool, _, _ := strings.Cut(name, " ")
 		tok := "p-" + strings.ReplaceAll(name, " ", "-")
@@ -269,6 +273,11 @@ func runSDKCase(t *testing.T, tc sdkCase) {
 			t.Errorf("%s: tool error: %s", name, text(res))
 			continue
 		}
+		for _, c := range res.Content {
+			if l, ok := c.(*gosdk.ResourceLink); ok {
+				links[l.URI] = l.MIMEType
+			}
+		}
 		if tool == "getJob" || tool == "createVideo" {
 			if !strings.Contains(text(res), "Created a video with veo2-video") {
 				t.Errorf("%s: not the finished video: %s", name, text(res))
@@ -282,6 +291,7 @@ func runSDKCase(t *testing.T, tc sdkCase) {
 			}
 		}
 	}
+	checkMediaResources(t, ctx, cs, links)
 	time.Sleep(200 * time.Millisecond) // anything late would be on the wire by now
 	msgs := wire.messages(t)
 	for name := range calls {
@@ -435,4 +445,41 @@ func roundTrip(t *testing.T, v any) any {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// checkMediaResources: every generated file a result linked is listed by
+// resources/list and read back by resources/read, byte for byte what the
+// fake NanoGPT generated; images, audio and the video among them.
+func checkMediaResources(t *testing.T, ctx context.Context, cs *gosdk.ClientSession, links map[string]string) {
+	t.Helper()
+	want := map[string][]byte{"image/png": nanogpttest.PNG, "audio/wav": nanogpttest.Audio, "video/mp4": nanogpttest.Video}
+	for mime := range want {
+		if !slices.Contains(slices.Collect(maps.Values(links)), mime) {
+			t.Errorf("no result linked a %s resource (links %v)", mime, links)
+		}
+	}
+	lr, err := cs.ListResources(ctx, nil)
+	if err != nil {
+		t.Fatalf("resources/list: %v", err)
+	}
+	listed := map[string]bool{}
+	for _, r := range lr.Resources {
+		listed[r.URI] = true
+	}
+	for uri, mime := range links {
+		if !listed[uri] {
+			t.Errorf("%s is linked but not listed", uri)
+		}
+		rr, err := cs.ReadResource(ctx, &gosdk.ReadResourceParams{URI: uri})
+		if err != nil || len(rr.Contents) != 1 {
+			t.Errorf("resources/read %s: %v", uri, err)
+			continue
+		}
+		if c := rr.Contents[0]; c.MIMEType != mime || !bytes.Equal(c.Blob, want[mime]) {
+			t.Errorf("resources/read %s: %s, %d bytes; want %s, the %d bytes NanoGPT made", uri, c.MIMEType, len(c.Blob), mime, len(want[mime]))
+		}
+	}
+	if _, err := cs.ReadResource(ctx, &gosdk.ReadResourceParams{URI: "nanogpt://media/0123456789abcdef0123456789abcdef"}); err == nil {
+		t.Error("an unknown resource was read")
+	}
 }

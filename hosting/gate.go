@@ -131,6 +131,10 @@ type Endpoints struct {
 	Streamable Streamable   // streamable HTTP, at /mcp
 	SSE        http.Handler // legacy SSE stream, GET /sse
 	Message    http.Handler // legacy SSE messages, POST /message?sessionId=...
+	// Media serves GET /media/...: signed download links, which need no
+	// access token (the link is the credential). Host, draining and the
+	// time to send a request apply as to every request.
+	Media http.Handler
 }
 
 // Handler serves /healthz and /readyz (open to all: probes carry no token),
@@ -147,6 +151,9 @@ func (g *Gate) Handler(e Endpoints) http.Handler {
 	}
 	if e.Message != nil {
 		mux.Handle("/message", g.guard(g.sseMessage(e.Message)))
+	}
+	if e.Media != nil {
+		mux.Handle("/media/", g.linked(e.Media))
 	}
 	return mux
 }
@@ -185,6 +192,26 @@ func writeStatus(w http.ResponseWriter, status int, v any) {
 }
 
 type bodyCtxKey struct{}
+
+// linked runs the checks of requests that carry no access token (signed
+// download links): the time to send the request, Host, draining; no body.
+func (g *Gate) linked(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		_ = rc.SetReadDeadline(time.Now().Add(g.bodyReadTimeout))
+		switch {
+		case !g.hostAllowed(r):
+			g.refuse(w, r, nil, &refusal{status: http.StatusForbidden, reason: "Host not allowed",
+				msg: fmt.Sprintf("forbidden: Host %q is not allowed (DNS-rebinding protection; see --allowed-host)", r.Host)})
+		case g.draining.Load():
+			g.refuse(w, r, nil, &refusal{status: http.StatusServiceUnavailable, retryAfter: 1, reason: "draining", msg: "service unavailable: the server is shutting down"})
+		case r.ContentLength != 0:
+			g.refuse(w, r, nil, &refusal{status: http.StatusBadRequest, reason: "body on a link", msg: "bad request: a download takes no body"})
+		default:
+			next.ServeHTTP(w, r)
+		}
+	})
+}
 
 // guard runs the checks every MCP request passes: Host, Origin (and CORS),
 // draining, access token and caller key, body size. It leaves the caller in
@@ -431,7 +458,11 @@ func (g *Gate) refuseMessage(w http.ResponseWriter, r *http.Request, c Caller, m
 func (g *Gate) streamable(next Streamable) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := r.Context().Value(bodyCtxKey{}).([]byte)
-		hr := &server.HTTPRequest{Method: r.Method, URL: r.URL, Header: r.Header, Body: body, Context: r.Context()}
+		// mcp-go hands the context funcs a request rebuilt from these fields,
+		// whose Host is the URL's: a server request's URL has none.
+		u := *r.URL
+		u.Host = r.Host
+		hr := &server.HTTPRequest{Method: r.Method, URL: &u, Header: r.Header, Body: body, Context: r.Context()}
 		if (r.Method == http.MethodGet || r.Method == http.MethodDelete) && !g.stateless {
 			// mcp-go checks no session id on a GET, and fails a DELETE it
 			// cannot do with a 500: the Gate checks that the session is the

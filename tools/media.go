@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/nanogpt-mcp/nanogpt-mcp/media"
 )
 
 // Output modes for generated media.
@@ -53,6 +54,20 @@ type Delivered struct {
 	Path     string `json:"path,omitempty" jsonschema_description:"Absolute path of the saved file (file mode)."`
 	URL      string `json:"url,omitempty" jsonschema_description:"NanoGPT's URL for the file (url mode); it expires."`
 	Inline   bool   `json:"inline,omitempty" jsonschema_description:"True when the file is in this result as an image or audio block."`
+	Resource string `json:"resource,omitempty" jsonschema_description:"The file as an MCP resource (resources/read), for a while."`
+	Download string `json:"downloadUrl,omitempty" jsonschema_description:"A link a person can open to download the file, until it expires (hosted servers)."`
+}
+
+// storedMode is where an item goes that is only kept in the media store:
+// read as a resource, or downloaded through its link.
+const storedMode = "stored"
+
+type linkBaseKey struct{}
+
+// WithLinkBase gives the calls of a request the server's public address,
+// under which the media store's download links are served (hosted).
+func WithLinkBase(ctx context.Context, base string) context.Context {
+	return context.WithValue(ctx, linkBaseKey{}, base)
 }
 
 // deliverer delivers the media of one call.
@@ -86,7 +101,7 @@ func (d *deliverer) deliver(ctx context.Context, mode string, items []mediaItem)
 		out    []Delivered
 	)
 	if mode == OutputAuto && d.kind == "video" {
-		mode = d.fallback() // files are megabytes: never inline
+		mode = fallbackMode // files are megabytes: never inline
 	} else if mode == OutputAuto {
 		mode = d.autoMode(ctx, items)
 	}
@@ -97,31 +112,40 @@ func (d *deliverer) deliver(ctx context.Context, mode string, items []mediaItem)
 			label = d.kind
 		}
 		target := mode
+		if target == fallbackMode {
+			target = d.fallback(it)
+		}
 		note := ""
 		if target == OutputURL && it.url == "" {
 			target, note = d.noURL(), " (NanoGPT returned the bytes, not a URL)"
 		}
 		if target == OutputInline && d.kind == "video" { // MCP has no video content block
-			target = d.fallback()
+			target = d.fallback(it)
 		}
-		if target != OutputURL && it.data == nil {
+		if target == storedMode && d.c.deps.Store == nil {
+			target = OutputURL
+		}
+		if target != OutputURL && it.data == nil { // file, inline and stored need the bytes
 			if err := d.fetch(ctx, it); err != nil {
 				d.c.deps.Logger.Warn("media download failed; returning the URL", "kind", d.kind, "err", err)
 				target, note = OutputURL, fmt.Sprintf(" (downloading it failed: %v)", err)
 			}
 		}
 		dl := Delivered{MimeType: it.mime, Bytes: len(it.data)}
+		var line string
 		switch target {
 		case OutputURL:
 			dl.URL = it.url
-			lines = append(lines, fmt.Sprintf("%s: %s at %s%s%s", label, it.mime, it.url, d.expiry, note))
+			line = fmt.Sprintf("%s: %s at %s%s%s", label, it.mime, it.url, d.expiry, note)
 		case OutputFile:
 			path, err := d.save(it)
 			if err != nil {
 				return nil, nil, nil, err
 			}
 			dl.Path = path
-			lines = append(lines, fmt.Sprintf("%s: %s, %s, saved to %s%s", label, it.mime, humanBytes(int64(len(it.data))), path, note))
+			line = fmt.Sprintf("%s: %s, %s, saved to %s%s", label, it.mime, humanBytes(int64(len(it.data))), path, note)
+		case storedMode:
+			line = fmt.Sprintf("%s: %s, %s%s", label, it.mime, humanBytes(int64(len(it.data))), note)
 		default:
 			dl.Inline = true
 			b64 := base64.StdEncoding.EncodeToString(it.data)
@@ -130,11 +154,44 @@ func (d *deliverer) deliver(ctx context.Context, mode string, items []mediaItem)
 			} else {
 				blocks = append(blocks, mcp.NewImageContent(b64, it.mime))
 			}
-			lines = append(lines, fmt.Sprintf("%s: %s, %s, shown inline%s", label, it.mime, humanBytes(int64(len(it.data))), note))
+			line = fmt.Sprintf("%s: %s, %s, shown inline%s", label, it.mime, humanBytes(int64(len(it.data))), note)
 		}
+		if link := d.keep(ctx, it, &dl, label); link != nil {
+			blocks = append(blocks, link)
+			line += "; " + d.keptText(&dl)
+		}
+		lines = append(lines, line)
 		out = append(out, dl)
 	}
 	return blocks, lines, out, nil
+}
+
+// keep puts an item whose bytes the server has into the media store, and
+// returns its resource link (nil when there is no store, or no bytes).
+func (d *deliverer) keep(ctx context.Context, it *mediaItem, dl *Delivered, label string) mcp.Content {
+	store := d.c.deps.Store
+	if store == nil || it.data == nil {
+		return nil
+	}
+	kept, err := store.Put(d.c.owner, d.kind, extOfMIME[it.mime], it.mime, it.data, dl.Path)
+	if err != nil {
+		d.c.deps.Logger.Warn("media not kept", "kind", d.kind, "bytes", len(it.data), "err", err)
+		return nil
+	}
+	dl.Resource = media.URI(kept.ID)
+	if base, ok := ctx.Value(linkBaseKey{}).(string); ok && base != "" {
+		dl.Download = store.Link(base, kept)
+	}
+	return mcp.NewResourceLink(dl.Resource, kept.Name, "the generated "+label, it.mime)
+}
+
+// keptText says where else the item can be read, and until when.
+func (d *deliverer) keptText(dl *Delivered) string {
+	until := time.Now().Add(d.c.deps.Store.TTL()).UTC().Format("15:04 UTC")
+	if dl.Download != "" {
+		return fmt.Sprintf("download it (until %s) at %s, or read the resource %s", until, dl.Download, dl.Resource)
+	}
+	return fmt.Sprintf("also the resource %s (until %s)", dl.Resource, until)
 }
 
 // autoMode picks inline when every item fits under the inline cap together;
@@ -143,14 +200,14 @@ func (d *deliverer) autoMode(ctx context.Context, items []mediaItem) string {
 	total := int64(0)
 	for i := range items {
 		if items[i].data == nil && d.fetch(ctx, &items[i]) != nil {
-			return d.fallback()
+			return fallbackMode
 		}
 		total += int64(base64.StdEncoding.EncodedLen(len(items[i].data)))
 	}
 	if total <= d.policy.InlineMax {
 		return OutputInline
 	}
-	return d.fallback()
+	return fallbackMode
 }
 
 // resolve turns a call's output parameter ("" for the operator's default) into
@@ -165,22 +222,35 @@ func (m *Media) resolve(mode string) (string, error) {
 }
 
 // noURL is where an item goes that should be a URL but came as bytes only: a
-// file when the server runs locally with an output folder, else inline (a
-// hosted server has no URL to give, and its files would not reach the person).
+// file when the server runs locally with an output folder, else the media
+// store (a resource, and when hosted a download link), else inline.
 func (d *deliverer) noURL() string {
-	if !d.policy.Hosted && d.policy.Dir != "" {
+	switch {
+	case !d.policy.Hosted && d.policy.Dir != "":
 		return OutputFile
+	case d.c.deps.Store != nil:
+		return storedMode
 	}
 	return OutputInline
 }
 
-// fallback is where media goes when inline is too big.
-func (d *deliverer) fallback() string {
+// fallbackMode is auto's choice when the media may not go inline: where is
+// then each item's own (fallback).
+const fallbackMode = "fallback"
+
+// fallback is where an item goes that may not go inline (too big, or a
+// video): a file when the server runs locally with an output folder;
+// hosted, NanoGPT's URL when it gave one (not for videos, whose URLs'
+// lifetime is not documented), else the media store's link; locally
+// without a folder, the store (videos) or inline.
+func (d *deliverer) fallback(it *mediaItem) string {
 	switch {
 	case !d.policy.Hosted && d.policy.Dir != "":
 		return OutputFile
-	case d.policy.Hosted, d.kind == "video":
+	case d.policy.Hosted && it.url != "" && d.kind != "video":
 		return OutputURL
+	case d.policy.Hosted || d.kind == "video":
+		return storedMode
 	}
 	return OutputInline
 }

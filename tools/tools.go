@@ -19,6 +19,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/nanogpt-mcp/nanogpt-mcp/media"
 	"github.com/nanogpt-mcp/nanogpt-mcp/nanogpt"
 	"github.com/nanogpt-mcp/nanogpt-mcp/schemas"
 )
@@ -50,6 +51,9 @@ type Deps struct {
 	// Owner names the caller of a call, whose jobs and media are theirs
 	// alone (hosted); nil or "" over stdio, where there is one.
 	Owner func(ctx context.Context) string
+	// Store keeps every generated file the server has the bytes of, as an
+	// MCP resource (and, hosted, behind a download link); nil: none.
+	Store *media.Store
 
 	jobs       *jobs                 // the jobs that outlasted their calls
 	registered map[string]definition // the tools served, by name
@@ -150,6 +154,9 @@ func Register(s *server.MCPServer, d Deps, only []string, defaultModels map[stri
 		}
 		d.registered[name] = def
 		s.AddTools(st)
+	}
+	if d.Store != nil {
+		addMediaResources(s, &d)
 	}
 	return nil
 }
@@ -307,9 +314,7 @@ func (t tool[In, Out]) execute(ctx context.Context, d *Deps, req mcp.CallToolReq
 			Next: "Set NANOGPT_API_KEY in the server's environment (or send your key, when the server is hosted with per-caller keys)."}
 	}
 	c := &call{client: client, deps: d, progress: p, media: t.media}
-	if d.Owner != nil {
-		c.owner = d.Owner(ctx)
-	}
+	c.owner = d.owner(ctx)
 	if t.wait != nil {
 		c.wait = d.waitFor(t.wait(in))
 	}
