@@ -64,24 +64,38 @@ func instructions() string {
 	return b.String()
 }
 
+// maxTasks bounds the tool calls running as tasks at once, all callers
+// together (mcp-go refuses more).
+const maxTasks = 64
+
 // newServer builds the MCP server with every tool registered. store keeps
-// the generated files (nil: none).
-func newServer(cfg config, logger *slog.Logger, store *media.Store) (*server.MCPServer, error) {
+// the generated files (nil: none); the calls that run as tasks end with
+// lifetime.
+func newServer(lifetime context.Context, cfg config, logger *slog.Logger, store *media.Store) (*server.MCPServer, error) {
 	// Each tool call is bounded as a whole (Deps.Timeouts), so requests get no separate limit.
 	client := nanogpt.New(nanogpt.Config{BaseURL: cfg.baseURL, APIKey: cfg.apiKey, Retry: cfg.reliability.retry, UserAgent: "nanogpt-mcp/" + versionString()})
 	var owner func(context.Context) string
 	if cfg.transport != "stdio" {
 		owner = func(ctx context.Context) string { c, _ := hosting.CallerFrom(ctx); return c.Owner() }
 	}
-	s := server.NewMCPServer("nanogpt-mcp", versionString(),
+	opts := []server.ServerOption{
 		server.WithToolCapabilities(false),
 		server.WithResourceCapabilities(false, false),
 		server.WithHooks(tools.MediaHooks(store, owner)),
 		server.WithInstructions(instructions()),
-	)
+	}
+	// Tasks (2025-11-25) where calls belong to a session: mcp-go keeps them
+	// per session, and lists every task to a request without one (stateless).
+	tasks := cfg.transport == "stdio" || !cfg.hosting.stateless
+	if tasks {
+		opts = append(opts, server.WithTaskCapabilities(true, true, true), server.WithMaxConcurrentTasks(maxTasks))
+	}
+	s := server.NewMCPServer("nanogpt-mcp", versionString(), opts...)
 	deps := tools.Deps{
 		Owner:    owner,
 		Store:    store,
+		Tasks:    tasks,
+		Lifetime: lifetime,
 		Client:   clientFor(cfg, client),
 		Files:    tools.Files{Roots: cfg.allowDirs, Hosted: cfg.transport != "stdio", Fetch: tools.NewFetcher(cfg.allowPrivate, time.Minute)},
 		Media:    tools.Media{Mode: cfg.mediaMode, Dir: cfg.outputDir, InlineMax: cfg.inlineMax, Hosted: cfg.transport != "stdio"},
@@ -124,7 +138,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		logger.Warn("NANOGPT_API_KEY is not set: tools will answer with an error until it is")
 	}
 	store := media.New(cfg.mediaStore)
-	s, err := newServer(cfg, logger, store)
+	s, err := newServer(ctx, cfg, logger, store)
 	if err != nil {
 		return err
 	}

@@ -43,7 +43,7 @@ func relServer(t *testing.T, fake *nanogpttest.Held, args ...string) (*server.MC
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := newServer(cfg, slog.New(slog.DiscardHandler), media.New(cfg.mediaStore))
+	s, err := newServer(context.Background(), cfg, slog.New(slog.DiscardHandler), media.New(cfg.mediaStore))
 	if err != nil {
 		t.Fatal(err)
 	}

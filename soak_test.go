@@ -520,7 +520,7 @@ func TestSoak(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.reliability.retry.BaseDelay = 20 * time.Millisecond // waits of 10-20ms, then 20-40ms: short runs
-	s, err := newServer(cfg, slog.New(slog.DiscardHandler), media.New(cfg.mediaStore))
+	s, err := newServer(context.Background(), cfg, slog.New(slog.DiscardHandler), media.New(cfg.mediaStore))
 	if err != nil {
 		t.Fatal(err)
 	}

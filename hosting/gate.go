@@ -391,6 +391,7 @@ func (g *Gate) refuse(w http.ResponseWriter, r *http.Request, c *Caller, ref *re
 type rpcMessage struct {
 	ID     json.RawMessage `json:"id"`
 	Method string          `json:"method"`
+	Params jsonrpc.Task    `json:"params"`
 
 	id   string // the normalised id (idKey) of a request
 	kind int
@@ -514,7 +515,22 @@ func (g *Gate) streamable(next Streamable) http.Handler {
 				return
 			}
 		}
-		if m.kind == msgRequest && m.Method == "tools/call" {
+		if m.kind == msgRequest && m.Method == "tools/call" && m.Params.Asked() {
+			// Run as a task, the call is answered at once and runs on after
+			// the POST: it keeps its place in the limits until it ends.
+			rels, ref := g.admit(caller, 1)
+			if ref != nil {
+				g.refuse(w, r, &caller, ref)
+				return
+			}
+			t := &taskCall{release: sync.OnceFunc(rels[0])}
+			ctx = context.WithValue(ctx, taskCallKey{}, t)
+			defer time.AfterFunc(taskStartGrace, func() { // refused by mcp-go (too many tasks): it never starts
+				if !t.started.Load() {
+					t.release()
+				}
+			})
+		} else if m.kind == msgRequest && m.Method == "tools/call" {
 			rels, ref := g.admit(caller, 1)
 			if ref != nil {
 				g.refuse(w, r, &caller, ref)

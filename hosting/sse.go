@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -285,16 +286,34 @@ func (g *Gate) dropLocked(st *sseStream, id string, c *call) {
 // Use it in a tool handler middleware; outside a Gate it only adds a cancel.
 func BindCall(ctx context.Context) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancelCause(ctx)
+	release := func() {}
+	if t, ok := ctx.Value(taskCallKey{}).(*taskCall); ok { // a task's place in the limits ends with it
+		t.started.Store(true)
+		release = t.release
+	}
 	bound, ok := ctx.Value(bindCtxKey{}).(context.Context)
 	if !ok {
-		return ctx, func() { cancel(context.Canceled) }
+		return ctx, func() { cancel(context.Canceled); release() }
 	}
 	stop := context.AfterFunc(bound, func() { cancel(context.Cause(bound)) })
 	return ctx, func() {
 		stop()
 		cancel(context.Canceled)
+		release()
 	}
 }
+
+// taskCall is a tool call run as a task over streamable HTTP: its place in
+// the limits, given back when its handler ends (BindCall's cancel), or when
+// it has not started taskStartGrace after its POST was answered.
+type taskCall struct {
+	release func()
+	started atomic.Bool
+}
+
+type taskCallKey struct{}
+
+const taskStartGrace = 10 * time.Second
 
 // statusRecorder remembers the status a handler wrote.
 type statusRecorder struct {

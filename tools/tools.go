@@ -51,6 +51,11 @@ type Deps struct {
 	// Owner names the caller of a call, whose jobs and media are theirs
 	// alone (hosted); nil or "" over stdio, where there is one.
 	Owner func(ctx context.Context) string
+	// Tasks is set when the server runs tool calls as MCP tasks (2025-11-25)
+	// for clients that ask: the job tools then declare that they can be.
+	// Lifetime ends the calls that run as tasks (the server's shutdown).
+	Tasks    bool
+	Lifetime context.Context
 	// Store keeps every generated file the server has the bytes of, as an
 	// MCP resource (and, hosted, behind a download link); nil: none.
 	Store *media.Store
@@ -245,6 +250,9 @@ func (t tool[In, Out]) serverTool(d *Deps, defaultModel string) (server.ServerTo
 	if mt.RawOutputSchema, err = schemas.Committed(t.Name, "out"); err != nil {
 		return server.ServerTool{}, err
 	}
+	if t.waitJob != nil && d.Tasks {
+		mt.Execution = &mcp.ToolExecution{TaskSupport: mcp.TaskSupportOptional}
+	}
 	mt.Annotations = mcp.ToolAnnotation{
 		Title:           t.Title,
 		ReadOnlyHint:    mcp.ToBoolPtr(t.ReadOnly),
@@ -294,6 +302,11 @@ func (t tool[In, Out]) handler(d *Deps, validator *schemas.Schema, defaultModel 
 // execute runs the tool within its time limit, with progress (when asked for:
 // the run's own, retries, and a heartbeat) and the count of NanoGPT retries.
 func (t tool[In, Out]) execute(ctx context.Context, d *Deps, req mcp.CallToolRequest, in *In) (*mcp.CallToolResult, *Failure) {
+	if req.Params.Task != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = d.detach(ctx)
+		defer cancel()
+	}
 	if l, ok := d.limit(t.Name); ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeoutCause(ctx, l.Time, &timeoutError{tool: t.Name, limit: l})
@@ -318,6 +331,12 @@ func (t tool[In, Out]) execute(ctx context.Context, d *Deps, req mcp.CallToolReq
 	if t.wait != nil {
 		c.wait = d.waitFor(t.wait(in))
 	}
+	if req.Params.Task != nil {
+		c.wait = maxWait * time.Second // a task is waited for by the client's polls, not its patience; the time limit still holds
+		if l, ok := d.limit(t.Name); ok {
+			c.wait = l.Time
+		}
+	}
 	out, content, err := t.run(ctx, c, in)
 	if job, running := stillRunning(ctx, err); running && t.waitJob != nil {
 		kept := *in // what waitJob needs of the arguments; not the input files
@@ -340,6 +359,22 @@ func (t tool[In, Out]) execute(ctx context.Context, d *Deps, req mcp.CallToolReq
 	retries.note(res)
 	redactResult(res, client)
 	return res, nil
+}
+
+// detach is the context of a call that runs as a task. mcp-go v1.2.1 runs
+// it in a context derived from the request's, which HandleMessage cancels
+// as soon as it has answered with the task: the call would end at once.
+// Detached (its values kept), it ends at its time limit or with
+// d.Lifetime. A tasks/cancel marks the task cancelled at once (mcp-go drops
+// the result); the NanoGPT job it waits for cannot be cancelled anyway, and
+// the waiting stops at the time limit.
+func (d *Deps) detach(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	if d.Lifetime == nil {
+		return ctx, cancel
+	}
+	stop := context.AfterFunc(d.Lifetime, cancel)
+	return ctx, func() { stop(); cancel() }
 }
 
 // redactResult removes the call's key from the text of a result: what NanoGPT
