@@ -118,15 +118,9 @@ func runCreateImage(ctx context.Context, c *call, in *CreateImageInput) (*Create
 		if err != nil {
 			return nil, nil, err
 		}
-		// The bytes decide: every allowed type is recognisable by its content,
-		// and a name or label alone must not pass text off as an image.
-		sniffed := normMIME(http.DetectContentType(img.data))
-		if !imageTypes[sniffed] {
-			return nil, nil, invalid("inputImage: %s is not a png, jpeg, webp or gif image (declared %s, content looks like %s)",
-				img.name, cmp.Or(img.mime, "no type"), sniffed)
+		if req.ImageDataURL, err = imageDataURL(img, "inputImage"); err != nil {
+			return nil, nil, err
 		}
-		img.mime = sniffed
-		req.ImageDataURL = img.dataURL()
 	} else if in.Strength != nil {
 		return nil, nil, invalid("strength: only used with inputImage (image-to-image); give inputImage or leave strength out")
 	}
@@ -169,4 +163,17 @@ func runCreateImage(ctx context.Context, c *call, in *CreateImageInput) (*Create
 		summary += fmt.Sprintf(" Remaining balance: %.6g.", *resp.RemainingBalance)
 	}
 	return &out, append([]mcp.Content{mcp.NewTextContent(summary + "\n" + strings.Join(lines, "\n"))}, blocks...), nil
+}
+
+// imageDataURL is an input image as a data: URL. The bytes decide its type:
+// every allowed type is recognisable by its content, and a name or label
+// alone must not pass text off as an image.
+func imageDataURL(img *input, param string) (string, error) {
+	sniffed := normMIME(http.DetectContentType(img.data))
+	if !imageTypes[sniffed] {
+		return "", invalid("%s: %s is not a png, jpeg, webp or gif image (declared %s, content looks like %s)",
+			param, img.name, cmp.Or(img.mime, "no type"), sniffed)
+	}
+	img.mime = sniffed
+	return img.dataURL(), nil
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -85,14 +84,8 @@ func runCreateVideo(ctx context.Context, c *call, in *CreateVideoInput) (*Create
 		}
 		if img.remote() {
 			req.ImageURL = img.url // NanoGPT fetches a public https image itself
-		} else {
-			sniffed := normMIME(http.DetectContentType(img.data))
-			if !imageTypes[sniffed] {
-				return nil, nil, invalid("inputImage: %s is not a png, jpeg, webp or gif image (declared %s, content looks like %s)",
-					img.name, cmp.Or(img.mime, "no type"), sniffed)
-			}
-			img.mime = sniffed
-			req.ImageDataURL = img.dataURL()
+		} else if req.ImageDataURL, err = imageDataURL(img, "inputImage"); err != nil {
+			return nil, nil, err
 		}
 	}
 	c.progress.report("submitting the video to "+in.Model, true)
