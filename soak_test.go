@@ -408,8 +408,13 @@ func (c soakCall) check(res *mcp.CallToolResult) string {
 			return fmt.Sprintf("answer %q, want %q", got, wantText)
 		}
 	case "image":
-		img, ok := res.Content[len(res.Content)-1-min(int(retries), 1)].(mcp.ImageContent)
-		if !ok || img.Data != base64.StdEncoding.EncodeToString([]byte(soakPNG+strconv.Itoa(c.id))) || img.MIMEType != "image/png" {
+		found := false
+		for _, b := range res.Content {
+			if img, ok := b.(mcp.ImageContent); ok && img.Data == base64.StdEncoding.EncodeToString([]byte(soakPNG+strconv.Itoa(c.id))) && img.MIMEType == "image/png" {
+				found = true
+			}
+		}
+		if !found {
 			return fmt.Sprintf("image block %+v", res.Content)
 		}
 	case "speech", "speechjob":
