@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -245,6 +246,34 @@ func TestHelpNamesEveryTool(t *testing.T) {
 	for _, name := range tools.Names() {
 		if !strings.Contains(help.String(), name+" (") {
 			t.Errorf("--help's tools line lacks %s:\n%.400s", name, help.String())
+		}
+	}
+}
+
+// Started over stdio from a terminal, the server says on stderr what it is
+// waiting for; from a client's pipe it says nothing of the kind.
+func TestStdioTerminalHint(t *testing.T) {
+	tty, err := os.Open(os.DevNull) // a character device, as a terminal is
+	if err != nil {
+		t.Skip(err)
+	}
+	defer tty.Close()
+	pr, pw, _ := os.Pipe()
+	pw.Close()
+	defer pr.Close()
+	for _, tc := range []struct {
+		stdin *os.File
+		want  bool
+	}{{tty, true}, {pr, false}} {
+		var stderr, stdout bytes.Buffer
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = run(ctx, nil, func(string) string { return "" }, tc.stdin, &stdout, &stderr)
+		cancel()
+		if got := strings.Contains(stderr.String(), "waiting for an MCP client on stdin"); got != tc.want {
+			t.Errorf("stdin %s: hint %v, want %v:\n%s", tc.stdin.Name(), got, tc.want, stderr.String())
+		}
+		if stdout.Len() != 0 {
+			t.Errorf("stdout: %q", stdout.String())
 		}
 	}
 }

@@ -114,6 +114,22 @@ func newServer(lifetime context.Context, cfg config, logger *slog.Logger, store 
 	return s, nil
 }
 
+// terminalHint is what a person who ran the server by hand reads: over
+// stdio it waits, silent, for a client to speak MCP on stdin.
+const terminalHint = "nanogpt-mcp is waiting for an MCP client on stdin: assistants start this command themselves " +
+	"(see the README: Add it to your assistant). Ctrl-C stops it; --help lists the options; --transport http serves it over HTTP."
+
+// fromTerminal reports whether stdin is a terminal (a character device)
+// rather than the pipe a client gives.
+func fromTerminal(stdin io.Reader) bool {
+	f, ok := stdin.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
 // clientFor returns the NanoGPT client of a call. With per-caller keys it
 // carries the caller's key, even an empty one: the server's own key is never
 // spent for a caller (the Gate has already refused requests without a key).
@@ -145,6 +161,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	logger.Info("starting", "version", versionString(), "config", cfg.String())
 	switch cfg.transport {
 	case "stdio":
+		if fromTerminal(stdin) {
+			fmt.Fprintln(stderr, terminalHint)
+		}
 		return serveStdio(ctx, cfg, s, stdin, stdout, logger)
 	default:
 		return serveHTTP(ctx, cfg, s, store, logger)
