@@ -292,7 +292,7 @@ func TestFetchTimeout(t *testing.T) {
 	t.Cleanup(func() { close(release) }) // runs before srv.Close
 	f := testFetcher(t, srv, allowAll, 150*time.Millisecond)
 	for _, tc := range []struct{ path, want string }{
-		{"/slow-headers", "no answer within 150ms"},
+		{"/slow-headers", "within 150ms"}, // "no answer", or under load a cut-short read
 		{"/slow-body", "did not finish within 150ms"},
 	} {
 		start := time.Now()
