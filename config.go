@@ -100,10 +100,13 @@ func (h hostingConfig) callerKeys() bool { return h.keyMode == "caller" }
 // must not show in process lists as a flag would.
 type secretEnv struct{ name, help string }
 
+// mediaKeyEnv signs the media store's download links.
+const mediaKeyEnv = "NANOGPT_MCP_MEDIA_KEY"
+
 // secrets are the settings without a flag.
 var secrets = []secretEnv{
 	{"NANOGPT_API_KEY", "your NanoGPT API key, needed for tool calls (there is deliberately no flag: flags show in process lists); never logged"},
-	{"NANOGPT_MCP_MEDIA_KEY", "the key that signs the download links of generated files (hosted; at least 32 characters). Replicas that share it, and a folder (--output-dir), serve each other's links. Default: a random key per process"},
+	{mediaKeyEnv, "the key that signs the download links of generated files (hosted; at least 32 characters). Replicas that share it, and a folder (--output-dir), serve each other's links. Default: a random key per process"},
 }
 
 // envPrefix starts the environment twin of every flag: NANOGPT_MCP_ and the
@@ -442,9 +445,9 @@ func parseConfig(args []string, getenv func(string) string, stdout, stderr io.Wr
 		}
 	}
 	cfg.apiKey = strings.TrimSpace(getenv("NANOGPT_API_KEY"))
-	if k := strings.TrimSpace(getenv("NANOGPT_MCP_MEDIA_KEY")); k != "" {
+	if k := strings.TrimSpace(getenv(mediaKeyEnv)); k != "" {
 		if len(k) < 32 {
-			return cfg, errors.New("$NANOGPT_MCP_MEDIA_KEY: at least 32 characters, e.g. openssl rand -hex 32")
+			return cfg, errors.New("$" + mediaKeyEnv + ": at least 32 characters, e.g. openssl rand -hex 32")
 		}
 		cfg.mediaStore.Key = []byte(k)
 	}

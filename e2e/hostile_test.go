@@ -176,6 +176,18 @@ func TestHostileInputs(t *testing.T) {
 				t.Errorf("a valid call after the refused ones: %d %s", resp.StatusCode, b)
 			}
 		}},
+		// A call run as a task is answered at once, but runs on: it keeps its
+		// place in --max-concurrent until it ends, or tasks would escape the limit.
+		{"tasks count in the limits", []string{"--max-concurrent", "1", "--poll-interval", "50ms"}, func(t *testing.T, f *front) {
+			f.fake.Set(func(d *nanogpttest.Docs) { d.Polls = 1000 }) // a video that takes a while
+			task := `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"createVideo","arguments":{"model":"veo2-video","prompt":"waves"},"task":{"ttl":60000}}}`
+			if resp, b := f.call(hostToken, task); resp.StatusCode != 200 || !strings.Contains(b, `"taskId"`) {
+				t.Fatalf("the task: %d %.300s", resp.StatusCode, b)
+			}
+			if resp, b := f.call(hostToken, askCall(4, "while the task runs")); resp.StatusCode != 429 {
+				t.Errorf("a call while the caller's task holds the one place: %d %.300s", resp.StatusCode, b)
+			}
+		}},
 		// 3: whatever NanoGPT echoes of the server's key, no caller sees it.
 		{"the upstream echoes the key", nil, func(t *testing.T, f *front) {
 			f.fake.Handle("POST /api/v1/chat/completions", func(w http.ResponseWriter, r *http.Request) {

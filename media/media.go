@@ -6,6 +6,7 @@
 package media
 
 import (
+	"bytes"
 	"cmp"
 	"crypto/hmac"
 	"crypto/rand"
@@ -14,7 +15,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
+	"io"
 	"mime"
 	"net/http"
 	"net/url"
@@ -255,31 +256,41 @@ func (s *Store) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "forbidden: this link has expired", http.StatusForbidden)
 		return
 	}
-	var data []byte
+	// The file is streamed, never read whole: a link needs no token, so
+	// many downloads at once must not each hold a copy in memory.
 	s.mu.Lock()
 	it, ok := s.items[id]
 	s.mu.Unlock()
+	var (
+		content io.ReadSeeker
+		modTime time.Time
+		path    string
+	)
 	switch {
+	case ok && it.data != nil:
+		content, modTime = bytes.NewReader(it.data), it.Created
 	case ok:
-		data, err = s.Read(it)
+		path = it.path
 	case s.opts.Dir != "": // another replica's file, in the shared folder
-		data, err = os.ReadFile(filepath.Join(s.opts.Dir, name))
-	default:
-		err = fs.ErrNotExist
+		path = filepath.Join(s.opts.Dir, name)
 	}
-	if err != nil {
+	if path != "" {
+		if f, err := os.Open(path); err == nil {
+			defer f.Close()
+			if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+				content, modTime = f, st.ModTime()
+			}
+		}
+	}
+	if content == nil {
 		http.Error(w, "not found: the file is no longer kept", http.StatusNotFound)
 		return
 	}
 	h := w.Header()
 	h.Set("Content-Type", cmp.Or(mimeType, "application/octet-stream"))
 	h.Set("Content-Disposition", mime.FormatMediaType("inline", map[string]string{"filename": name}))
-	h.Set("Content-Length", strconv.Itoa(len(data)))
 	h.Set("Cache-Control", "private, max-age=300")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Security-Policy", "default-src 'none'; img-src 'self'; media-src 'self'; sandbox")
-	if r.Method == http.MethodHead {
-		return
-	}
-	_, _ = w.Write(data)
+	http.ServeContent(w, r, name, modTime, content) // HEAD and ranges too
 }

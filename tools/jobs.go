@@ -180,9 +180,8 @@ func (toolset) GetJob() definition {
 			Summary:  "wait for a job that is still running",
 			ReadOnly: true, Idempotent: true,
 		},
-		keyOptional: false,
-		wait:        func(in *GetJobInput) *int { return in.Wait },
-		run:         runGetJob,
+		wait: func(in *GetJobInput) *int { return in.Wait },
+		run:  runGetJob,
 	}
 }
 
